@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# build-kernel.sh <x86_64|arm64> <base|test|vng>
+#
+# Builds the kernel tree currently checked out in the cache (see series.sh)
+# out of tree, in a build directory per kernel version, arch and flavor. The
+# .config is regenerated only when the fragments change; make does the rest.
+
+. "$(dirname "$0")/lib.sh"
+
+arch=${1:?arch}
+flavor=${2:?flavor}
+karch=$(kernel_arch "$arch")
+src=$(src_dir)
+B=$(build_dir "$arch" "$flavor")
+
+frags=("$REPO/configs/base.config" "$REPO/configs/$arch.config")
+case $flavor in
+base) ;;
+test) frags+=("$REPO/configs/debug.config") ;;
+vng) [ "$arch" = x86_64 ] || die "vng flavor is x86_64 only"
+     frags+=("$REPO/configs/debug.config" "$REPO/configs/vng.config") ;;
+*) die "unknown flavor $flavor" ;;
+esac
+# The selftests' own Kconfig needs (kselftest convention).
+for f in "$REPO"/tools/testing/selftests/*/config; do
+	[ -e "$f" ] && frags+=("$f")
+done
+
+mk=("${KMAKE[@]}" -C "$src" O="$B" ARCH="$karch")
+mkdir -p "$B"
+sum=$(cat "${frags[@]}" | sha256sum | cut -c1-16)
+if [ ! -e "$B/.config" ] || [ "$(cat "$B/.fragments" 2>/dev/null)" != "$sum" ]; then
+	phase "config $arch-$flavor"
+	"${mk[@]}" -s tinyconfig
+	ARCH=$karch "$src/scripts/kconfig/merge_config.sh" -m -O "$B" "$B/.config" "${frags[@]}" >/dev/null
+	"${mk[@]}" -s olddefconfig
+	# merge_config.sh silently drops what Kconfig refuses: check every option.
+	bad=0
+	while IFS= read -r line; do
+		case $line in
+		CONFIG_*=*) grep -qx -- "$line" "$B/.config" || { echo "config: $line not set"; bad=1; } ;;
+		"# CONFIG_"*" is not set")
+			opt=${line#\# }; opt=${opt%% *}
+			grep -q "^$opt=" "$B/.config" && { echo "config: $opt should be unset"; bad=1; } ;;
+		esac
+	done < <(cat "${frags[@]}")
+	[ $bad = 0 ] || die "kernel config for $arch-$flavor is missing options"
+	echo "$sum" > "$B/.fragments"
+fi
+
+phase "build $arch-$flavor ($(kernel_version))"
+"${mk[@]}" -j"$(nproc)" all
+"${mk[@]}" -s headers
+phase_end
+echo "kernel: $B/$(kernel_image "$arch")"
