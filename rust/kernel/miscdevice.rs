@@ -1,0 +1,285 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Miscellaneous character devices.
+//!
+//! C header: [`include/linux/miscdevice.h`](srctree/include/linux/miscdevice.h).
+
+use crate::{
+    bindings, build_error,
+    error::{from_result, to_result, Error, Result, VTABLE_DEFAULT_ERROR},
+    ffi::{c_long, c_uint, c_ulong},
+    fs::File,
+    mm::virt::VmaNew,
+    prelude::*,
+    str::CStr,
+    types::{ForeignOwnable, Opaque},
+    ThisModule,
+};
+use core::{marker::PhantomData, pin::Pin};
+
+/// Options for creating a misc device.
+#[derive(Copy, Clone)]
+pub struct MiscDeviceOptions {
+    /// The name of the device node, under `/dev`.
+    pub name: &'static CStr,
+    /// The permissions of the device node, e.g. `0o600`.
+    pub mode: u16,
+}
+
+/// A registered misc device, deregistered on drop.
+///
+/// # Invariants
+///
+/// `inner` is registered with `misc_register` and uses `fops`, whose callbacks are those of `T`.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::miscdevice::{MiscDevice, MiscDeviceOptions, MiscDeviceRegistration};
+/// use kernel::{c_str, fs::File};
+///
+/// struct Empty;
+///
+/// #[vtable]
+/// impl MiscDevice for Empty {
+///     type Ptr = KBox<Self>;
+///
+///     fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<KBox<Self>> {
+///         Ok(KBox::new(Empty, GFP_KERNEL)?)
+///     }
+/// }
+///
+/// fn register(module: &'static ThisModule) -> Result<Pin<KBox<MiscDeviceRegistration<Empty>>>> {
+///     let opts = MiscDeviceOptions { name: c_str!("rust-empty"), mode: 0o600 };
+///     KBox::pin_init(MiscDeviceRegistration::register(opts, module), GFP_KERNEL)
+/// }
+/// ```
+#[repr(C)]
+#[pin_data(PinnedDrop)]
+pub struct MiscDeviceRegistration<T> {
+    #[pin]
+    inner: Opaque<bindings::miscdevice>,
+    #[pin]
+    fops: Opaque<bindings::file_operations>,
+    _t: PhantomData<T>,
+}
+
+// SAFETY: It is allowed to call `misc_deregister` on a different thread from where `misc_register`
+// was called.
+unsafe impl<T> Send for MiscDeviceRegistration<T> {}
+// SAFETY: All `&self` methods on this type are written to ensure that it is safe to call them in
+// parallel.
+unsafe impl<T> Sync for MiscDeviceRegistration<T> {}
+
+impl<T: MiscDevice> MiscDeviceRegistration<T> {
+    /// Registers a misc device whose file operations run in `module`.
+    ///
+    /// The module cannot be unloaded while a file of the device is open, including files kept
+    /// open by a mapping.
+    pub fn register(
+        opts: MiscDeviceOptions,
+        module: &'static ThisModule,
+    ) -> impl PinInit<Self, Error> {
+        // SAFETY: On success all fields are initialized; on failure nothing needs undoing since
+        // `misc_register` failed and the fields hold no resources.
+        unsafe {
+            init::pin_init_from_closure(move |slot: *mut Self| {
+                let fops = Opaque::raw_get(core::ptr::addr_of!((*slot).fops));
+                let mut table = MiscdeviceVTable::<T>::VTABLE;
+                table.owner = module.0;
+                fops.write(table);
+                let misc = Opaque::raw_get(core::ptr::addr_of!((*slot).inner));
+                misc.write(bindings::miscdevice {
+                    minor: bindings::MISC_DYNAMIC_MINOR as _,
+                    name: opts.name.as_char_ptr(),
+                    fops,
+                    mode: opts.mode,
+                    ..core::mem::zeroed()
+                });
+                to_result(bindings::misc_register(misc))
+            })
+        }
+    }
+
+    /// Returns a raw pointer to the misc device.
+    pub fn as_raw(&self) -> *mut bindings::miscdevice {
+        self.inner.get()
+    }
+
+    /// Returns the minor number the device was given.
+    pub fn minor(&self) -> i32 {
+        // SAFETY: The device is registered, so its minor is set and does not change.
+        unsafe { (*self.as_raw()).minor }
+    }
+}
+
+#[pinned_drop]
+impl<T> PinnedDrop for MiscDeviceRegistration<T> {
+    fn drop(self: Pin<&mut Self>) {
+        // SAFETY: By the type invariants the device is registered.
+        unsafe { bindings::misc_deregister(self.inner.get()) };
+    }
+}
+
+/// Trait implemented by the private data of an open misc device.
+#[vtable]
+pub trait MiscDevice: Sized {
+    /// What kind of pointer should `Self` be wrapped in.
+    type Ptr: ForeignOwnable + Send + Sync;
+
+    /// Called when the misc device is opened.
+    ///
+    /// The returned pointer will be stored as the private data for the file.
+    fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<Self::Ptr>;
+
+    /// Called when the misc device is released.
+    fn release(device: Self::Ptr, _file: &File) {
+        drop(device);
+    }
+
+    /// Called when a process maps the file (`mmap`). The mmap write lock is held.
+    fn mmap(
+        _device: <Self::Ptr as ForeignOwnable>::Borrowed<'_>,
+        _file: &File,
+        _vma: &VmaNew,
+    ) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Handler for ioctls. `cmd` is the ioctl number and `arg` its argument, often a user
+    /// pointer.
+    fn ioctl(
+        _device: <Self::Ptr as ForeignOwnable>::Borrowed<'_>,
+        _file: &File,
+        _cmd: u32,
+        _arg: usize,
+    ) -> Result<isize> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Handler for ioctls from 32-bit processes. If missing and `ioctl` exists, `arg` is
+    /// converted as a pointer (`compat_ptr_ioctl`) and `ioctl` is called.
+    #[cfg(CONFIG_COMPAT)]
+    fn compat_ioctl(
+        _device: <Self::Ptr as ForeignOwnable>::Borrowed<'_>,
+        _file: &File,
+        _cmd: u32,
+        _arg: usize,
+    ) -> Result<isize> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+}
+
+struct MiscdeviceVTable<T: MiscDevice>(PhantomData<T>);
+
+impl<T: MiscDevice> MiscdeviceVTable<T> {
+    const VTABLE: bindings::file_operations = bindings::file_operations {
+        open: Some(Self::open),
+        release: Some(Self::release),
+        mmap: if T::HAS_MMAP { Some(Self::mmap) } else { None },
+        unlocked_ioctl: if T::HAS_IOCTL {
+            Some(Self::ioctl)
+        } else {
+            None
+        },
+        #[cfg(CONFIG_COMPAT)]
+        compat_ioctl: if T::HAS_COMPAT_IOCTL {
+            Some(Self::compat_ioctl)
+        } else if T::HAS_IOCTL {
+            Some(bindings::compat_ptr_ioctl)
+        } else {
+            None
+        },
+        // SAFETY: All zeroes is a valid `file_operations`: the other callbacks are unset.
+        ..unsafe { core::mem::MaybeUninit::zeroed().assume_init() }
+    };
+
+    /// # Safety
+    ///
+    /// `file` must be a file of a device registered by a `MiscDeviceRegistration<T>`, after a
+    /// successful `open`, and `'a` must not outlast the file operation.
+    unsafe fn device<'a>(file: *mut bindings::file) -> <T::Ptr as ForeignOwnable>::Borrowed<'a> {
+        // SAFETY: `open` stored a `T::Ptr` in the private data; `release` has not run yet.
+        unsafe { <T::Ptr as ForeignOwnable>::borrow((*file).private_data) }
+    }
+
+    /// # Safety
+    ///
+    /// Called by `misc_open` as `f_op->open` of a device registered by `T`.
+    unsafe extern "C" fn open(_inode: *mut bindings::inode, file: *mut bindings::file) -> i32 {
+        // SAFETY: `misc_open` set the private data to our `miscdevice`, the first field of a
+        // `#[repr(C)]` registration, and calls us under `misc_mtx`, which `misc_deregister`
+        // also takes: the registration is alive during `open`.
+        let misc = unsafe { &*((*file).private_data as *const MiscDeviceRegistration<T>) };
+        // SAFETY: The file is valid for the duration of `open`.
+        let file_ref = unsafe { File::from_raw_file(file) };
+        match T::open(file_ref, misc) {
+            Ok(ptr) => {
+                // SAFETY: The file is valid, and its private data is ours from now on.
+                unsafe { (*file).private_data = ptr.into_foreign() as *mut _ };
+                0
+            }
+            Err(err) => err.to_errno(),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFS as `f_op->release` of a file opened by [`Self::open`].
+    unsafe extern "C" fn release(_inode: *mut bindings::inode, file: *mut bindings::file) -> i32 {
+        // SAFETY: `open` stored a `T::Ptr` in the private data, and `release` runs once.
+        let ptr = unsafe { <T::Ptr as ForeignOwnable>::from_foreign((*file).private_data) };
+        // SAFETY: The file is valid for the duration of `release`.
+        T::release(ptr, unsafe { File::from_raw_file(file) });
+        0
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFS as `f_op->mmap` of a file opened by [`Self::open`].
+    unsafe extern "C" fn mmap(
+        file: *mut bindings::file,
+        vma: *mut bindings::vm_area_struct,
+    ) -> i32 {
+        // SAFETY: The file is open and `mmap` is a file operation.
+        let device = unsafe { Self::device(file) };
+        // SAFETY: `vma` is the VMA being set up by this `mmap` call, under the mmap write lock.
+        let vma = unsafe { VmaNew::from_raw(vma) };
+        // SAFETY: The file is valid for the duration of `mmap`.
+        let file = unsafe { File::from_raw_file(file) };
+        from_result(|| T::mmap(device, file, vma).map(|()| 0))
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFS as `f_op->unlocked_ioctl` of a file opened by [`Self::open`].
+    unsafe extern "C" fn ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_ulong) -> c_long {
+        // SAFETY: The file is open and `ioctl` is a file operation.
+        let device = unsafe { Self::device(file) };
+        // SAFETY: The file is valid for the duration of `ioctl`.
+        let file = unsafe { File::from_raw_file(file) };
+        match T::ioctl(device, file, cmd, arg) {
+            Ok(ret) => ret as c_long,
+            Err(err) => err.to_errno() as c_long,
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFS as `f_op->compat_ioctl` of a file opened by [`Self::open`].
+    #[cfg(CONFIG_COMPAT)]
+    unsafe extern "C" fn compat_ioctl(
+        file: *mut bindings::file,
+        cmd: c_uint,
+        arg: c_ulong,
+    ) -> c_long {
+        // SAFETY: The file is open and `compat_ioctl` is a file operation.
+        let device = unsafe { Self::device(file) };
+        // SAFETY: The file is valid for the duration of `compat_ioctl`.
+        let file = unsafe { File::from_raw_file(file) };
+        match T::compat_ioctl(device, file, cmd, arg) {
+            Ok(ret) => ret as c_long,
+            Err(err) => err.to_errno() as c_long,
+        }
+    }
+}

@@ -1,0 +1,327 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! VMA operations (`struct vm_operations_struct`) and page faults (`struct vm_fault`).
+//!
+//! C header: [`include/linux/mm.h`](srctree/include/linux/mm.h).
+//!
+//! A driver implements [`VmOperations`] and installs it from its `mmap` handler with
+//! [`VmaNew::set_vm_ops`](super::virt::VmaNew::set_vm_ops), together with per-VMA data held in an
+//! [`Arc`]. The abstraction owns the `open`/`close` callbacks, so every VMA (the first one, and
+//! each one split or duplicated from it) holds exactly one reference to the data.
+//!
+//! # Faults under the per-VMA lock
+//!
+//! On 6.12 a driver's `fault` handler only runs under the per-VMA lock if its operations also
+//! have `map_pages`: otherwise `vmf_can_call_fault()` drops the VMA lock and every fault is
+//! retried under the mmap lock. Implementing [`VmOperations::map_pages`] is therefore the explicit
+//! opt-in to faults under the per-VMA lock. [`VmFault::lock`] tells a handler which lock it runs
+//! under.
+
+use super::virt::VmaRef;
+use crate::{
+    bindings, build_error,
+    error::{code::*, Error, VTABLE_DEFAULT_ERROR},
+    page::Page,
+    prelude::*,
+    sync::{Arc, ArcBorrow},
+    types::{ForeignOwnable, Opaque},
+};
+use core::marker::PhantomData;
+
+/// The lock a page fault runs under.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultLock {
+    /// The per-VMA read lock (`FAULT_FLAG_VMA_LOCK`).
+    Vma,
+    /// The mmap read lock.
+    Mmap,
+}
+
+/// The result of a fault handler.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VmFaultResult {
+    /// A page is mapped at the faulting address (`VM_FAULT_NOPAGE`).
+    NoPage,
+    /// Ask the core to retry the fault, under the mmap lock if it ran under the VMA lock
+    /// (`VM_FAULT_RETRY`). The abstraction releases the fault's lock as the C contract requires.
+    /// Only valid if [`VmFault::can_retry`]; otherwise the fault fails with `SIGBUS`.
+    Retry,
+    /// Deliver `SIGBUS` (`VM_FAULT_SIGBUS`).
+    Sigbus,
+    /// Out of memory (`VM_FAULT_OOM`).
+    Oom,
+}
+
+impl From<Error> for VmFaultResult {
+    fn from(err: Error) -> Self {
+        if err == ENOMEM {
+            VmFaultResult::Oom
+        } else {
+            VmFaultResult::Sigbus
+        }
+    }
+}
+
+/// A page fault on a VMA running a driver's [`VmOperations`].
+///
+/// # Invariants
+///
+/// The fault is in progress: its VMA is valid and locked by the lock [`VmFault::lock`] names.
+///
+/// # Examples
+///
+/// See [`VmOperations`].
+#[repr(transparent)]
+pub struct VmFault {
+    vmf: Opaque<bindings::vm_fault>,
+}
+
+impl VmFault {
+    /// # Safety
+    ///
+    /// `vmf` must be the fault passed to a `->fault` handler, and `'a` must end before the
+    /// handler returns.
+    unsafe fn from_raw<'a>(vmf: *mut bindings::vm_fault) -> &'a Self {
+        // SAFETY: The caller ensures the invariants are satisfied for `'a`.
+        unsafe { &*vmf.cast() }
+    }
+
+    fn raw(&self) -> &bindings::vm_fault {
+        // SAFETY: By the type invariants the fault is valid; its fields are not changed
+        // concurrently.
+        unsafe { &*self.vmf.get() }
+    }
+
+    /// Returns the VMA of the fault.
+    #[inline]
+    pub fn vma(&self) -> &VmaRef {
+        // SAFETY: The fault holds the VMA lock or the mmap lock while `self` is borrowed.
+        unsafe { VmaRef::from_raw(self.raw().__bindgen_anon_1.vma) }
+    }
+
+    /// Returns the page-aligned faulting address.
+    #[inline]
+    pub fn address(&self) -> usize {
+        self.raw().__bindgen_anon_1.address
+    }
+
+    /// Returns the faulting page's offset in the file, in pages.
+    #[inline]
+    pub fn pgoff(&self) -> usize {
+        self.raw().__bindgen_anon_1.pgoff
+    }
+
+    #[inline]
+    fn has_flag(&self, flag: bindings::fault_flag) -> bool {
+        self.raw().flags & flag != 0
+    }
+
+    /// Returns whether this is a write fault.
+    #[inline]
+    pub fn is_write(&self) -> bool {
+        self.has_flag(bindings::fault_flag_FAULT_FLAG_WRITE)
+    }
+
+    /// Returns the lock the fault runs under.
+    #[inline]
+    pub fn lock(&self) -> FaultLock {
+        if self.has_flag(bindings::fault_flag_FAULT_FLAG_VMA_LOCK) {
+            FaultLock::Vma
+        } else {
+            FaultLock::Mmap
+        }
+    }
+
+    /// Returns whether the handler may return [`VmFaultResult::Retry`] (`FAULT_FLAG_ALLOW_RETRY`).
+    #[inline]
+    pub fn can_retry(&self) -> bool {
+        self.has_flag(bindings::fault_flag_FAULT_FLAG_ALLOW_RETRY)
+    }
+
+    /// Maps `page` at the faulting address.
+    ///
+    /// Fails with `SIGBUS` if the VMA has no `VM_MIXEDMAP`. A page that another thread mapped
+    /// first counts as success.
+    pub fn insert_page(&self, page: &Page) -> VmFaultResult {
+        let Some(vma) = self.vma().as_mixedmap_vma() else {
+            return VmFaultResult::Sigbus;
+        };
+        match vma.vm_insert_page(self.address(), page) {
+            Ok(()) => VmFaultResult::NoPage,
+            Err(e) if e == EBUSY => VmFaultResult::NoPage,
+            Err(e) => e.into(),
+        }
+    }
+
+    /// Turns `res` into a `vm_fault_t`, releasing the fault's lock for a retry as the C contract
+    /// requires. Consumes the borrow: the VMA may be gone afterwards.
+    fn finish(&self, res: VmFaultResult) -> bindings::vm_fault_t {
+        let ret = match res {
+            VmFaultResult::NoPage => bindings::vm_fault_reason_VM_FAULT_NOPAGE,
+            VmFaultResult::Sigbus => bindings::vm_fault_reason_VM_FAULT_SIGBUS,
+            VmFaultResult::Oom => bindings::vm_fault_reason_VM_FAULT_OOM,
+            VmFaultResult::Retry if !self.can_retry() => {
+                pr_warn!("fault handler asked for a retry that is not allowed\n");
+                bindings::vm_fault_reason_VM_FAULT_SIGBUS
+            }
+            VmFaultResult::Retry => {
+                if !self.has_flag(bindings::fault_flag_FAULT_FLAG_RETRY_NOWAIT) {
+                    // SAFETY: The fault holds the lock named by its flags, and returning
+                    // `VM_FAULT_RETRY` without `FAULT_FLAG_RETRY_NOWAIT` means we release it.
+                    unsafe { bindings::release_fault_lock(self.vmf.get()) };
+                }
+                bindings::vm_fault_reason_VM_FAULT_RETRY
+            }
+        };
+        ret as bindings::vm_fault_t
+    }
+}
+
+/// Operations of a driver's VMAs.
+///
+/// `Data` is shared by all VMAs created from one `mmap` call (including the pieces of a split
+/// and the copies made by `fork`); each holds an [`Arc`] reference that the abstraction takes in
+/// `open` and drops in `close`.
+///
+/// # Examples
+///
+/// A mapping of one page, faulted in under the per-VMA lock:
+///
+/// ```
+/// use kernel::mm::vm_ops::{VmFault, VmFaultResult, VmOperations};
+/// use kernel::page::Page;
+/// use kernel::sync::ArcBorrow;
+///
+/// struct OnePage;
+///
+/// #[vtable]
+/// impl VmOperations for OnePage {
+///     type Data = Page;
+///
+///     fn fault(page: ArcBorrow<'_, Page>, vmf: &VmFault) -> VmFaultResult {
+///         if vmf.pgoff() != 0 {
+///             return VmFaultResult::Sigbus;
+///         }
+///         vmf.insert_page(&page)
+///     }
+///
+///     // Present, so faults run under the per-VMA lock.
+///     fn map_pages(_page: ArcBorrow<'_, Page>, _start_pgoff: usize, _end_pgoff: usize) {}
+/// }
+/// ```
+#[vtable]
+pub trait VmOperations: Sized + 'static {
+    /// Data shared by the VMAs of one mapping.
+    type Data: Send + Sync;
+
+    /// Called when a VMA is created from an existing one (split, `mremap` move, `fork`).
+    fn open(_data: ArcBorrow<'_, Self::Data>, _vma: &VmaRef) {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Called when a VMA is removed from its address space.
+    fn close(_data: ArcBorrow<'_, Self::Data>, _vma: &VmaRef) {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Handles a page fault.
+    fn fault(data: ArcBorrow<'_, Self::Data>, vmf: &VmFault) -> VmFaultResult;
+
+    /// Called before `fault` for read faults to map pages around the faulting one.
+    ///
+    /// It runs under `rcu_read_lock()`, so it must not sleep, and it maps nothing here.
+    /// Implementing it is what lets `fault` run under the per-VMA lock on 6.12.
+    fn map_pages(_data: ArcBorrow<'_, Self::Data>, _start_pgoff: usize, _end_pgoff: usize) {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+}
+
+/// The `vm_operations_struct` of a [`VmOperations`] implementation.
+pub(crate) struct VmOpsTable<T>(PhantomData<T>);
+
+impl<T: VmOperations> VmOpsTable<T> {
+    const VTABLE: bindings::vm_operations_struct = bindings::vm_operations_struct {
+        open: Some(Self::open),
+        close: Some(Self::close),
+        fault: Some(Self::fault),
+        map_pages: if T::HAS_MAP_PAGES {
+            Some(Self::map_pages)
+        } else {
+            None
+        },
+        // SAFETY: All-zeroes is a valid `vm_operations_struct`: every other callback is unset.
+        ..unsafe { core::mem::MaybeUninit::zeroed().assume_init() }
+    };
+
+    /// Returns the table. Its address identifies VMAs running `T` (see [`VmaRef::vm_data`]).
+    pub(crate) fn vtable() -> &'static bindings::vm_operations_struct {
+        &Self::VTABLE
+    }
+
+    /// # Safety
+    ///
+    /// `vma` must run these operations and be locked; `'a` must not outlast the callback.
+    unsafe fn data<'a>(vma: *mut bindings::vm_area_struct) -> ArcBorrow<'a, T::Data> {
+        // SAFETY: VMAs running these operations hold an `Arc<T::Data>` in their private data
+        // until `close` returns.
+        unsafe { <Arc<T::Data> as ForeignOwnable>::borrow((*vma).vm_private_data) }
+    }
+
+    /// # Safety
+    ///
+    /// Called by mm as `vm_ops->open` of a VMA running these operations.
+    unsafe extern "C" fn open(vma: *mut bindings::vm_area_struct) {
+        // SAFETY: `open` is called with the mmap write lock held on a new VMA copied from one
+        // running these operations, so it carries the same private data.
+        let data = unsafe { Self::data(vma) };
+        // The new VMA owns a reference of its own; `into_foreign` returns the same pointer as
+        // the one already stored.
+        let _ = Arc::<T::Data>::from(data).into_foreign();
+        if T::HAS_OPEN {
+            // SAFETY: The VMA is valid and the mmap write lock is held during the callback.
+            T::open(data, unsafe { VmaRef::from_raw(vma) });
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by mm as `vm_ops->close` of a VMA running these operations.
+    unsafe extern "C" fn close(vma: *mut bindings::vm_area_struct) {
+        // SAFETY: `close` is called once for each VMA running these operations, with the mmap
+        // write lock held.
+        let vma_ref = unsafe { VmaRef::from_raw(vma) };
+        if T::HAS_CLOSE {
+            // SAFETY: The VMA still holds its reference.
+            T::close(unsafe { Self::data(vma) }, vma_ref);
+        }
+        // SAFETY: The VMA owns one reference, dropped here as the VMA goes away.
+        drop(unsafe { <Arc<T::Data> as ForeignOwnable>::from_foreign((*vma).vm_private_data) });
+    }
+
+    /// # Safety
+    ///
+    /// Called by mm as `vm_ops->fault` of a VMA running these operations.
+    unsafe extern "C" fn fault(vmf: *mut bindings::vm_fault) -> bindings::vm_fault_t {
+        // SAFETY: The core calls `->fault` with a valid fault whose VMA is locked.
+        let fault = unsafe { VmFault::from_raw(vmf) };
+        // SAFETY: The VMA runs these operations and is locked during the fault.
+        let data = unsafe { Self::data(fault.vma().as_ptr()) };
+        let res = T::fault(data, fault);
+        fault.finish(res)
+    }
+
+    /// # Safety
+    ///
+    /// Called by mm as `vm_ops->map_pages` of a VMA running these operations.
+    unsafe extern "C" fn map_pages(
+        vmf: *mut bindings::vm_fault,
+        start_pgoff: crate::ffi::c_ulong,
+        end_pgoff: crate::ffi::c_ulong,
+    ) -> bindings::vm_fault_t {
+        // SAFETY: The core calls `->map_pages` with a valid fault whose VMA is locked.
+        let vma = unsafe { (*vmf).__bindgen_anon_1.vma };
+        // SAFETY: The VMA runs these operations and is locked during the call.
+        T::map_pages(unsafe { Self::data(vma) }, start_pgoff, end_pgoff);
+        0
+    }
+}

@@ -1,0 +1,468 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A misc device whose pages are faulted in under the per-VMA lock.
+//!
+//! Each open file of `/dev/rust-vmalock` owns a buffer of pages (user API in
+//! `samples/vmalock/vmalock.h`). `mmap(MAP_SHARED)` maps it; pages are inserted lazily by the
+//! fault handler, which runs under the per-VMA lock because the VMA operations provide
+//! `map_pages`. The ioctls look up VMAs through the per-VMA lock (falling back to the mmap
+//! lock), and zap a range under the mmap write lock with its VMAs write-marked.
+
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use kernel::{
+    c_str,
+    fs::File,
+    ioctl::{_IO, _IOC_SIZE, _IOW, _IOWR},
+    miscdevice::{MiscDevice, MiscDeviceOptions, MiscDeviceRegistration},
+    mm::{
+        virt::{flags, VmaNew, VmaRef},
+        vm_ops::{FaultLock, VmFault, VmFaultResult, VmOperations},
+        MmWithUser, VmaLockKind,
+    },
+    new_mutex,
+    page::{Page, PAGE_SIZE},
+    prelude::*,
+    sync::{Arc, ArcBorrow, Mutex},
+    types::{AsBytes, FromBytes},
+    uaccess::UserSlice,
+};
+
+const DEFAULT_PAGES: usize = 64;
+const MAX_PAGES: usize = 4096;
+
+const MODE_DEFAULT: u32 = 0;
+const MODE_FORCE_MMAP: u32 = 1;
+const LOCK_VMA: u32 = 1;
+const LOCK_MMAP: u32 = 2;
+
+const MAGIC: u32 = 0xb7;
+const IOC_SET_SIZE: u32 = _IOW::<u64>(MAGIC, 0);
+const IOC_GET_INFO: u32 = _IOWR::<Info>(MAGIC, 1);
+const IOC_SET_MODE: u32 = _IOW::<u32>(MAGIC, 2);
+const IOC_LOOKUP: u32 = _IOWR::<Lookup>(MAGIC, 3);
+const IOC_ZAP: u32 = _IOWR::<Zap>(MAGIC, 4);
+const IOC_GET_STATS: u32 = _IOWR::<Stats>(MAGIC, 5);
+const IOC_RESET_STATS: u32 = _IO(MAGIC, 6);
+
+module! {
+    type: RustVmaLock,
+    name: "rust_vmalock",
+    author: "Rust for Linux Contributors",
+    description: "Misc device faulting pages in under the per-VMA lock",
+    license: "GPL",
+}
+
+/// `struct vmalock_info`.
+#[repr(C)]
+#[derive(Default)]
+struct Info {
+    size: u32,
+    mode: u32,
+    npages: u64,
+    generation: u64,
+}
+
+/// `struct vmalock_lookup`.
+#[repr(C)]
+#[derive(Default)]
+struct Lookup {
+    size: u32,
+    lock: u32,
+    addr: u64,
+    start: u64,
+    end: u64,
+    pgoff: u64,
+    flags: u64,
+}
+
+/// `struct vmalock_zap`.
+#[repr(C)]
+#[derive(Default)]
+struct Zap {
+    size: u32,
+    reserved: u32,
+    addr: u64,
+    len: u64,
+    generation: u64,
+    vmas: u64,
+}
+
+/// `struct vmalock_stats`.
+#[repr(C)]
+#[derive(Default)]
+struct Stats {
+    size: u32,
+    reserved: u32,
+    faults_vma: u64,
+    faults_mmap: u64,
+    retries: u64,
+    map_pages: u64,
+    lookups_vma: u64,
+    lookups_mmap: u64,
+    write_marks: u64,
+    pages_zapped: u64,
+    vma_opens: u64,
+    vma_closes: u64,
+}
+
+// SAFETY: The structs are `#[repr(C)]` and made of integers without padding, so every byte
+// pattern is a valid value and no byte is uninitialized.
+unsafe impl FromBytes for Info {}
+// SAFETY: See above.
+unsafe impl AsBytes for Info {}
+// SAFETY: See above.
+unsafe impl FromBytes for Lookup {}
+// SAFETY: See above.
+unsafe impl AsBytes for Lookup {}
+// SAFETY: See above.
+unsafe impl FromBytes for Zap {}
+// SAFETY: See above.
+unsafe impl AsBytes for Zap {}
+// SAFETY: See above.
+unsafe impl FromBytes for Stats {}
+// SAFETY: See above.
+unsafe impl AsBytes for Stats {}
+
+/// Counters of one open file, shared with its mappings.
+#[derive(Default)]
+struct Counters {
+    faults_vma: AtomicU64,
+    faults_mmap: AtomicU64,
+    retries: AtomicU64,
+    map_pages: AtomicU64,
+    lookups_vma: AtomicU64,
+    lookups_mmap: AtomicU64,
+    write_marks: AtomicU64,
+    pages_zapped: AtomicU64,
+    vma_opens: AtomicU64,
+    vma_closes: AtomicU64,
+}
+
+fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Relaxed);
+}
+
+/// State shared by an open file and its mappings.
+#[derive(Default)]
+struct Shared {
+    counters: Counters,
+    force_mmap: AtomicBool,
+    generation: AtomicU64,
+}
+
+/// The buffer of an open file; each of its VMAs holds a reference.
+struct Buffer {
+    pages: KVec<Page>,
+    shared: Arc<Shared>,
+}
+
+impl Buffer {
+    fn new(npages: usize, shared: Arc<Shared>) -> Result<Arc<Self>> {
+        let mut pages = KVec::with_capacity(npages, GFP_KERNEL)?;
+        for _ in 0..npages {
+            pages.push(Page::alloc_page(GFP_KERNEL | __GFP_ZERO)?, GFP_KERNEL)?;
+        }
+        let buffer = Arc::new(Buffer { pages, shared }, GFP_KERNEL)?;
+        buffer.write_headers(0, npages, 0)?;
+        Ok(buffer)
+    }
+
+    /// Writes the header (index and generation) of pages `[first, first + count)`.
+    fn write_headers(&self, first: usize, count: usize, generation: u64) -> Result {
+        for (i, page) in self.pages.iter().enumerate().skip(first).take(count) {
+            let header = [i as u64, generation];
+            // SAFETY: `header` is valid for reads of its size, which fits in a page.
+            unsafe { page.write_raw(header.as_ptr().cast(), 0, core::mem::size_of_val(&header))? };
+        }
+        Ok(())
+    }
+}
+
+struct BufferVmOps;
+
+#[vtable]
+impl VmOperations for BufferVmOps {
+    type Data = Buffer;
+
+    fn open(buffer: ArcBorrow<'_, Buffer>, _vma: &VmaRef) {
+        bump(&buffer.shared.counters.vma_opens);
+    }
+
+    fn close(buffer: ArcBorrow<'_, Buffer>, _vma: &VmaRef) {
+        bump(&buffer.shared.counters.vma_closes);
+    }
+
+    fn fault(buffer: ArcBorrow<'_, Buffer>, vmf: &VmFault) -> VmFaultResult {
+        let counters = &buffer.shared.counters;
+        match vmf.lock() {
+            FaultLock::Vma => {
+                if buffer.shared.force_mmap.load(Relaxed) && vmf.can_retry() {
+                    bump(&counters.retries);
+                    return VmFaultResult::Retry;
+                }
+                bump(&counters.faults_vma);
+            }
+            FaultLock::Mmap => bump(&counters.faults_mmap),
+        }
+        match buffer.pages.get(vmf.pgoff()) {
+            Some(page) => vmf.insert_page(page),
+            None => VmFaultResult::Sigbus,
+        }
+    }
+
+    fn map_pages(buffer: ArcBorrow<'_, Buffer>, _start_pgoff: usize, _end_pgoff: usize) {
+        bump(&buffer.shared.counters.map_pages);
+    }
+}
+
+/// An open file of the device.
+#[pin_data]
+struct VmaLockFile {
+    shared: Arc<Shared>,
+    /// The requested size and, after the first `mmap`, the buffer.
+    #[pin]
+    buffer: Mutex<(usize, Option<Arc<Buffer>>)>,
+}
+
+#[vtable]
+impl MiscDevice for VmaLockFile {
+    type Ptr = Pin<KBox<Self>>;
+
+    fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<Pin<KBox<Self>>> {
+        KBox::try_pin_init(
+            try_pin_init!(VmaLockFile {
+                shared: Arc::new(Shared::default(), GFP_KERNEL)?,
+                buffer <- new_mutex!((DEFAULT_PAGES, None)),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    fn mmap(this: Pin<&VmaLockFile>, _file: &File, vma: &VmaNew) -> Result {
+        if vma.flags() & flags::SHARED == 0 {
+            // A private mapping would get copy-on-write copies of our pages: read-only only.
+            vma.try_clear_maywrite()?;
+        }
+        let buffer = this.buffer()?;
+        let npages = (vma.end() - vma.start()) / PAGE_SIZE;
+        let end = vma.pgoff().checked_add(npages).ok_or(EINVAL)?;
+        if end > buffer.pages.len() {
+            return Err(EINVAL);
+        }
+        vma.set_mixedmap();
+        vma.set_dontexpand();
+        vma.set_vm_ops::<BufferVmOps>(buffer)
+    }
+
+    fn ioctl(this: Pin<&VmaLockFile>, file: &File, cmd: u32, arg: usize) -> Result<isize> {
+        match cmd {
+            IOC_SET_SIZE => this.set_size(arg)?,
+            IOC_GET_INFO => this.info(arg)?,
+            IOC_SET_MODE => this.set_mode(arg)?,
+            IOC_LOOKUP => this.lookup(file, arg)?,
+            IOC_ZAP => this.zap(file, arg)?,
+            IOC_GET_STATS => this.stats(arg)?,
+            IOC_RESET_STATS => this.shared.counters_reset(),
+            _ => return Err(ENOTTY),
+        }
+        Ok(0)
+    }
+}
+
+impl Shared {
+    fn counters_reset(&self) {
+        let c = &self.counters;
+        for counter in [
+            &c.faults_vma,
+            &c.faults_mmap,
+            &c.retries,
+            &c.map_pages,
+            &c.lookups_vma,
+            &c.lookups_mmap,
+            &c.write_marks,
+            &c.pages_zapped,
+            &c.vma_opens,
+            &c.vma_closes,
+        ] {
+            counter.store(0, Relaxed);
+        }
+    }
+}
+
+/// Reads an ioctl argument that starts with its own size, which must be the one we know.
+fn read_sized<T: FromBytes>(arg: usize) -> Result<T> {
+    let mut reader = UserSlice::new(arg, core::mem::size_of::<T>()).reader();
+    let value: T = reader.read()?;
+    // SAFETY: Every argument struct starts with a `u32` size field, and `T` is `FromBytes`.
+    let size = unsafe { *(&value as *const T).cast::<u32>() };
+    if size as usize != core::mem::size_of::<T>() {
+        return Err(EINVAL);
+    }
+    Ok(value)
+}
+
+fn write_back<T: AsBytes>(arg: usize, value: &T) -> Result {
+    UserSlice::new(arg, core::mem::size_of::<T>())
+        .writer()
+        .write(value)
+}
+
+impl VmaLockFile {
+    /// Returns the buffer, allocating it on first use.
+    fn buffer(&self) -> Result<Arc<Buffer>> {
+        let mut guard = self.buffer.lock();
+        if let Some(buffer) = &guard.1 {
+            return Ok(buffer.clone());
+        }
+        let buffer = Buffer::new(guard.0, self.shared.clone())?;
+        guard.1 = Some(buffer.clone());
+        Ok(buffer)
+    }
+
+    fn set_size(&self, arg: usize) -> Result {
+        let npages: u64 = UserSlice::new(arg, _IOC_SIZE(IOC_SET_SIZE))
+            .reader()
+            .read()?;
+        if npages == 0 || npages > MAX_PAGES as u64 {
+            return Err(EINVAL);
+        }
+        let mut guard = self.buffer.lock();
+        if guard.1.is_some() {
+            return Err(EBUSY);
+        }
+        guard.0 = npages as usize;
+        Ok(())
+    }
+
+    fn info(&self, arg: usize) -> Result {
+        let mut info: Info = read_sized(arg)?;
+        // Not held across the copy to user space, which may fault and take the mmap lock
+        // (`mmap` takes this mutex under the mmap lock).
+        info.npages = self.buffer.lock().0 as u64;
+        info.mode = if self.shared.force_mmap.load(Relaxed) {
+            MODE_FORCE_MMAP
+        } else {
+            MODE_DEFAULT
+        };
+        info.generation = self.shared.generation.load(Relaxed);
+        write_back(arg, &info)
+    }
+
+    fn set_mode(&self, arg: usize) -> Result {
+        let mode: u32 = UserSlice::new(arg, _IOC_SIZE(IOC_SET_MODE))
+            .reader()
+            .read()?;
+        match mode {
+            MODE_DEFAULT => self.shared.force_mmap.store(false, Relaxed),
+            MODE_FORCE_MMAP => self.shared.force_mmap.store(true, Relaxed),
+            _ => return Err(EINVAL),
+        }
+        Ok(())
+    }
+
+    /// Describes the caller's VMA at an address, if it maps this file.
+    fn lookup(&self, file: &File, arg: usize) -> Result {
+        let mut req: Lookup = read_sized(arg)?;
+        let mm = MmWithUser::current().ok_or(EINVAL)?;
+        let addr = usize::try_from(req.addr).map_err(|_| EINVAL)?;
+        let (found, lock) = mm
+            .with_vma(addr, |vma| {
+                let ours = vma
+                    .file()
+                    .is_some_and(|f| core::ptr::eq(f.as_ptr(), file.as_ptr()));
+                ours.then(|| (vma.start(), vma.end(), vma.pgoff(), vma.flags()))
+            })
+            .ok_or(ENOENT)?;
+        let counters = &self.shared.counters;
+        match lock {
+            VmaLockKind::Vma => bump(&counters.lookups_vma),
+            VmaLockKind::Mmap => bump(&counters.lookups_mmap),
+        }
+        let (start, end, pgoff, vm_flags) = found.ok_or(EINVAL)?;
+        req.lock = if lock == VmaLockKind::Vma {
+            LOCK_VMA
+        } else {
+            LOCK_MMAP
+        };
+        req.start = start as u64;
+        req.end = end as u64;
+        req.pgoff = pgoff as u64;
+        req.flags = vm_flags as u64;
+        write_back(arg, &req)
+    }
+
+    /// Zaps a range of this file's mappings in the caller's address space and bumps the
+    /// generation, with the VMAs write-marked so no fault sees a half-updated page.
+    fn zap(&self, file: &File, arg: usize) -> Result {
+        let mut req: Zap = read_sized(arg)?;
+        let start = usize::try_from(req.addr).map_err(|_| EINVAL)?;
+        let len = usize::try_from(req.len).map_err(|_| EINVAL)?;
+        let end = start.checked_add(len).ok_or(EINVAL)?;
+        if req.reserved != 0 || len == 0 || start % PAGE_SIZE != 0 || len % PAGE_SIZE != 0 {
+            return Err(EINVAL);
+        }
+        let buffer = self.buffer.lock().1.clone().ok_or(EINVAL)?;
+        let mm = MmWithUser::current().ok_or(EINVAL)?;
+        let guard = mm.mmap_write_lock_killable()?;
+        let generation = self.shared.generation.fetch_add(1, Relaxed) + 1;
+        let counters = &self.shared.counters;
+        let mut vmas = 0;
+        for vma in guard.vmas(start, end) {
+            let ours = vma
+                .file()
+                .is_some_and(|f| core::ptr::eq(f.as_ptr(), file.as_ptr()));
+            if !ours {
+                continue;
+            }
+            let vma = guard.vma_start_write(vma)?;
+            bump(&counters.write_marks);
+            vmas += 1;
+            let (s, e) = (start.max(vma.start()), end.min(vma.end()));
+            vma.zap_page_range_single(s, e - s)?;
+            counters
+                .pages_zapped
+                .fetch_add(((e - s) / PAGE_SIZE) as u64, Relaxed);
+            let first = vma.pgoff() + (s - vma.start()) / PAGE_SIZE;
+            buffer.write_headers(first, (e - s) / PAGE_SIZE, generation)?;
+        }
+        drop(guard);
+        if vmas == 0 {
+            return Err(EINVAL);
+        }
+        req.generation = generation;
+        req.vmas = vmas;
+        write_back(arg, &req)
+    }
+
+    fn stats(&self, arg: usize) -> Result {
+        let mut s: Stats = read_sized(arg)?;
+        let c = &self.shared.counters;
+        s.faults_vma = c.faults_vma.load(Relaxed);
+        s.faults_mmap = c.faults_mmap.load(Relaxed);
+        s.retries = c.retries.load(Relaxed);
+        s.map_pages = c.map_pages.load(Relaxed);
+        s.lookups_vma = c.lookups_vma.load(Relaxed);
+        s.lookups_mmap = c.lookups_mmap.load(Relaxed);
+        s.write_marks = c.write_marks.load(Relaxed);
+        s.pages_zapped = c.pages_zapped.load(Relaxed);
+        s.vma_opens = c.vma_opens.load(Relaxed);
+        s.vma_closes = c.vma_closes.load(Relaxed);
+        write_back(arg, &s)
+    }
+}
+
+struct RustVmaLock {
+    _dev: Pin<KBox<MiscDeviceRegistration<VmaLockFile>>>,
+}
+
+impl kernel::Module for RustVmaLock {
+    fn init(module: &'static ThisModule) -> Result<Self> {
+        let opts = MiscDeviceOptions {
+            name: c_str!("rust-vmalock"),
+            mode: 0o600,
+        };
+        let dev = KBox::pin_init(MiscDeviceRegistration::register(opts, module), GFP_KERNEL)?;
+        pr_info!("registered /dev/rust-vmalock (minor {})\n", dev.minor());
+        Ok(RustVmaLock { _dev: dev })
+    }
+}

@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * User API of the vmalock sample devices (/dev/rust-vmalock): a buffer of
+ * pages per open file, mapped with mmap(MAP_SHARED) and faulted in under the
+ * per-VMA lock.
+ *
+ * Every ioctl structure starts with its own size, so that it can grow.
+ */
+#ifndef _SAMPLES_VMALOCK_H
+#define _SAMPLES_VMALOCK_H
+
+#include <linux/ioctl.h>
+#include <linux/types.h>
+
+#define VMALOCK_DEFAULT_PAGES	64
+#define VMALOCK_MAX_PAGES	4096
+
+/* Content of the first bytes of every page of the buffer. */
+struct vmalock_page_header {
+	__u64 index;		/* page index in the buffer */
+	__u64 generation;	/* bumped by VMALOCK_IOC_ZAP */
+};
+
+struct vmalock_info {
+	__u32 size;		/* in: sizeof(struct vmalock_info) */
+	__u32 mode;		/* VMALOCK_MODE_* */
+	__u64 npages;		/* buffer size in pages */
+	__u64 generation;	/* current generation */
+};
+
+#define VMALOCK_MODE_DEFAULT	0	/* faults run under the per-VMA lock */
+#define VMALOCK_MODE_FORCE_MMAP	1	/* faults retry under the mmap lock */
+
+#define VMALOCK_LOCK_VMA	1	/* served under the per-VMA lock */
+#define VMALOCK_LOCK_MMAP	2	/* served under the mmap read lock */
+
+struct vmalock_lookup {
+	__u32 size;		/* in: sizeof(struct vmalock_lookup) */
+	__u32 lock;		/* out: VMALOCK_LOCK_* */
+	__u64 addr;		/* in: an address in a mapping of this file */
+	__u64 start;		/* out: the VMA */
+	__u64 end;
+	__u64 pgoff;
+	__u64 flags;		/* out: vm_flags */
+};
+
+struct vmalock_zap {
+	__u32 size;		/* in: sizeof(struct vmalock_zap) */
+	__u32 reserved;		/* in: 0 */
+	__u64 addr;		/* in: page-aligned start */
+	__u64 len;		/* in: page-aligned length */
+	__u64 generation;	/* out: the new generation */
+	__u64 vmas;		/* out: VMAs of this file write-marked */
+};
+
+struct vmalock_stats {
+	__u32 size;		/* in: sizeof(struct vmalock_stats) */
+	__u32 reserved;
+	__u64 faults_vma;	/* ->fault under the per-VMA lock */
+	__u64 faults_mmap;	/* ->fault under the mmap lock */
+	__u64 retries;		/* retries requested (forced mode) */
+	__u64 map_pages;	/* ->map_pages calls */
+	__u64 lookups_vma;	/* LOOKUPs served under the per-VMA lock */
+	__u64 lookups_mmap;	/* LOOKUPs served under the mmap lock */
+	__u64 write_marks;	/* VMAs write-marked by ZAP */
+	__u64 pages_zapped;	/* pages zapped by ZAP */
+	__u64 vma_opens;	/* ->open calls (split, fork, mremap) */
+	__u64 vma_closes;	/* ->close calls */
+};
+
+#define VMALOCK_IOC_MAGIC	0xb7
+#define VMALOCK_IOC_SET_SIZE	_IOW(VMALOCK_IOC_MAGIC, 0, __u64)
+#define VMALOCK_IOC_GET_INFO	_IOWR(VMALOCK_IOC_MAGIC, 1, struct vmalock_info)
+#define VMALOCK_IOC_SET_MODE	_IOW(VMALOCK_IOC_MAGIC, 2, __u32)
+#define VMALOCK_IOC_LOOKUP	_IOWR(VMALOCK_IOC_MAGIC, 3, struct vmalock_lookup)
+#define VMALOCK_IOC_ZAP		_IOWR(VMALOCK_IOC_MAGIC, 4, struct vmalock_zap)
+#define VMALOCK_IOC_GET_STATS	_IOWR(VMALOCK_IOC_MAGIC, 5, struct vmalock_stats)
+#define VMALOCK_IOC_RESET_STATS	_IO(VMALOCK_IOC_MAGIC, 6)
+
+#endif /* _SAMPLES_VMALOCK_H */

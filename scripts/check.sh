@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# check.sh [arch...]: every test of the project. Sets up what is missing,
+# builds the series into the test kernels, lints, boots each arch under QEMU
+# and collects one result per test case into $OUT/results/summary.tap.
+# Ends with "N passed, N failed"; exits non-zero if anything failed.
+
+. "$(dirname "$0")/lib.sh"
+
+arches=("$@")
+[ ${#arches[@]} -gt 0 ] || arches=(x86_64 arm64)
+res=$OUT/results
+rm -rf "$res"
+mkdir -p "$res"
+summary=$res/summary.tap
+n=0
+failed=0
+
+# record <ok|not ok> <name> [detail]
+record() {
+	n=$((n + 1))
+	echo "$1 $n $2${3:+ # $3}" >> "$summary"
+	[ "$1" = ok ] || { failed=$((failed + 1)); echo "FAILED: $2${3:+ ($3)}"; }
+}
+gate() { # gate <name> <command...>: one result from a command's status
+	local name=$1 log=$res/${1//\//_}.log
+	shift
+	if "$@" > "$log" 2>&1; then record ok "$name"; else
+		record "not ok" "$name" "see $log"; tail -n 40 "$log"; fi
+}
+# tap <prefix> <file>: one result per top-level TAP/KTAP test line.
+tap() {
+	local prefix=$1 file=$2 line name
+	[ -s "$file" ] || { record "not ok" "$prefix" "no results"; return; }
+	while IFS= read -r line; do
+		case $line in
+		"ok "*|"not ok "*)
+			name=$(sed -E 's/^(not )?ok [0-9]+ //' <<<"$line")
+			case $line in
+			*"# SKIP"*) record ok "$prefix/$name" ;;
+			ok*) record ok "$prefix/$name" ;;
+			*) record "not ok" "$prefix/$name" ;;
+			esac ;;
+		esac
+	done < "$file"
+}
+
+# Clippy on the kernel crate (our files) and on the module; rebuilds with
+# CLIPPY=1, then restores the normal objects.
+clippy() {
+	local B=$1 out
+	out=$("${KMAKE[@]}" -C "$src" O="$B" CLIPPY=1 -j"$(nproc)" rust/ 2>&1 &&
+	      "${KMAKE[@]}" -C "$B" M="$REPO" CLIPPY=1 modules 2>&1) || { echo "$out"; return 1; }
+	"${KMAKE[@]}" -C "$src" O="$B" -j"$(nproc)" rust/ >/dev/null 2>&1
+	echo "$out"
+	! grep -A8 -E '^(warning|error)' <<<"$out" | grep -qE 'rust/kernel/(mm|miscdevice|fs)|rust_vmalock'
+}
+
+"$REPO/scripts/setup.sh"
+src=$(src_dir)
+
+phase "series"
+gate series/apply "$REPO/scripts/series.sh"
+cat "$res/series_apply.log" | grep -E "applies|patches" || true
+
+phase "lint"
+C_FILES=(rust/helpers/mm.c samples/vmalock/vmalock.h
+	 tools/testing/selftests/vmalock/vmalock_test.c
+	 tests/layout/layout_check_c.c tests/layout/layout_check.h)
+RS_FILES=($(cd "$REPO" && git ls-files '*.rs'))
+gate lint/checkpatch-c bash -c "cd '$REPO' && '$src/scripts/checkpatch.pl' --strict --no-tree --terse -f ${C_FILES[*]} |
+	tee /dev/stderr | grep -E '(ERROR|WARNING|CHECK):' && exit 1 || exit 0"
+gate lint/checkpatch-series bash -c "'$src/scripts/checkpatch.pl' --strict --no-tree --terse \
+	--ignore FILE_PATH_CHANGES,SPDX_LICENSE_TAG $OUT/patches/*.patch | tee /dev/stderr |
+	grep -E '(ERROR|WARNING|CHECK):' && exit 1 || exit 0"
+gate lint/rustfmt bash -c "cd '$REPO' && rustfmt --check --edition 2021 \
+	--config-path '$src/.rustfmt.toml' ${RS_FILES[*]}"
+
+for arch in "${arches[@]}"; do
+	karch=$(kernel_arch "$arch")
+	B=$(build_dir "$arch" test)
+	phase "build $arch"
+	gate "$arch/kernel-build" "$REPO/scripts/build-kernel.sh" "$arch" test
+	[ -r "$B/$(kernel_image "$arch")" ] || continue
+	mk=("${KMAKE[@]}" ARCH="$karch" -C "$B")
+	payload=$OUT/payload/$arch
+	rm -rf "$payload"
+	mkdir -p "$payload/modules" "$payload/bin"
+	gate "$arch/module-build-M" "${mk[@]}" M="$REPO" modules
+	gate "$arch/layout-module-build" "${mk[@]}" M="$REPO/tests/layout" modules
+	cp "$REPO/samples/rust/rust_vmalock.ko" "$REPO/tests/layout/layout_check.ko" "$payload/modules/" || true
+	if [ "$arch" = x86_64 ]; then
+		gate lint/clippy clippy "$B"
+		gate "lint/rustdoc" "${KMAKE[@]}" -C "$src" O="$B" -j"$(nproc)" rustdoc
+		cc=(gcc -static)
+	else
+		cc=(aarch64-linux-gnu-gcc -static)
+	fi
+	gate "$arch/selftest-build" make -C "$src/tools/testing/selftests/vmalock" \
+		OUTPUT="$payload/bin" CC="${cc[*]}" KHDR_INCLUDES="-isystem $B/usr/include"
+	cp "$REPO/tests/vm/plan.sh" "$payload/plan.sh"
+
+	phase "vm $arch"
+	gate "$arch/vm-splat-gate" "$REPO/scripts/run-vm.sh" "$arch" test "$payload"
+	vm=$OUT/vm/$arch-test
+	grep -E "clean|FAIL" "$res/${arch}_vm-splat-gate.log" || true
+	sed -nE 's/^    ((not )?ok [0-9]+ .*)/\1/p' "$vm/kunit.ktap" > "$vm/kunit.leaves"
+	tap "$arch/kunit" "$vm/kunit.leaves"
+	for t in "$vm"/tap/*.tap; do
+		[ -e "$t" ] && tap "$arch/$(basename "$t" .tap)" "$t"
+	done
+	cp -r "$vm" "$res/vm-$arch"
+done
+phase_end
+
+echo "results: $summary"
+echo "$((n - failed)) passed, $failed failed"
+[ $failed = 0 ]

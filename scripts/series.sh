@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# series.sh: turn the repo into a patch series against the pristine tree,
+# check that it applies with git am, and check it out in the build tree.
+#
+# 1. In a sparse worktree of the pristine repository, commit each entry of
+#    series/series (new files copied from the repo, hunks from
+#    series/<patch>.diff) with a fixed date, so unchanged content gives the
+#    same commits and the build tree is not touched.
+# 2. git format-patch into $OUT/patches.
+# 3. git am the patches onto the vanilla tag in a second worktree and check
+#    that the result is the same tree.
+# 4. Check out the series in the build tree: git only rewrites files that
+#    changed, so make rebuilds only what depends on them.
+
+. "$(dirname "$0")/lib.sh"
+
+src=$(src_dir)
+tag=$(vanilla_tag)
+wt=$CACHE/worktrees/linux-$(kernel_version)
+export GIT_AUTHOR_NAME="Rust VMA lock project" GIT_AUTHOR_EMAIL=rvl@localhost
+export GIT_COMMITTER_NAME=$GIT_AUTHOR_NAME GIT_COMMITTER_EMAIL=$GIT_AUTHOR_EMAIL
+export GIT_AUTHOR_DATE="2026-01-01T00:00:00Z" GIT_COMMITTER_DATE="2026-01-01T00:00:00Z"
+
+worktree() {
+	local dir=$1
+	if [ ! -e "$dir/.git" ]; then
+		rm -rf "$dir"
+		git -C "$src" worktree prune
+		git -C "$src" worktree add -q --no-checkout --detach "$dir" "$tag"
+		git -C "$dir" sparse-checkout set --cone rust samples Documentation/rust \
+			tools/testing/selftests
+	fi
+	git -C "$dir" am --abort >/dev/null 2>&1 || true
+	git -C "$dir" checkout -q -f --detach "$tag"
+	git -C "$dir" clean -q -fdx
+}
+
+phase "series: commit"
+worktree "$wt/series"
+while read -r patch files; do
+	case $patch in ''|\#*) continue ;; esac
+	[ -f "$REPO/series/$patch.msg" ] || die "series/$patch.msg missing"
+	for f in $files; do
+		mkdir -p "$wt/series/$(dirname "$f")"
+		cp "$REPO/$f" "$wt/series/$f"
+		git -C "$wt/series" add -f "$f"
+	done
+	if [ -f "$REPO/series/$patch.diff" ]; then
+		git -C "$wt/series" apply --index "$REPO/series/$patch.diff" ||
+			die "series/$patch.diff does not apply"
+	fi
+	git -C "$wt/series" commit -q -F "$REPO/series/$patch.msg"
+done < "$REPO/series/series"
+head=$(git -C "$wt/series" rev-parse HEAD)
+
+phase "series: format-patch"
+rm -rf "$OUT/patches"
+git -C "$wt/series" format-patch -q --zero-commit --no-signature \
+	-o "$OUT/patches" "$tag..$head"
+ls "$OUT/patches"
+
+phase "series: git am on pristine $(kernel_version)"
+worktree "$wt/am"
+git -C "$wt/am" am -q "$OUT"/patches/*.patch
+[ "$(git -C "$wt/am" rev-parse 'HEAD^{tree}')" = "$(git -C "$wt/series" rev-parse 'HEAD^{tree}')" ] ||
+	die "git am result differs from the series"
+echo "series applies: $(ls "$OUT"/patches | wc -l) patches"
+
+phase "series: check out in the build tree"
+git -C "$src" checkout -q -f --detach "$head"
+phase_end
+echo "$head" > "$OUT/series-head"
