@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# make demo: set up what is missing, build the x86_64 test kernel with the
+# series and the module, boot it under QEMU and show the driver at work.
+
+. "$(dirname "$0")/lib.sh"
+
+"$REPO/scripts/setup.sh"
+"$REPO/scripts/series.sh"
+"$REPO/scripts/build-kernel.sh" x86_64 test
+B=$(build_dir x86_64 test)
+payload=$OUT/payload/demo
+rm -rf "$payload"
+mkdir -p "$payload/modules" "$payload/bin"
+phase "module and demo program"
+"${KMAKE[@]}" -s -C "$B" M="$REPO" modules
+cp "$REPO/samples/rust/rust_vmalock.ko" "$payload/modules/"
+gcc -static -O2 -Wall -I"$REPO/samples/vmalock" -isystem "$B/usr/include" \
+	-o "$payload/bin/vmalock_demo" "$REPO/tests/demo/vmalock_demo.c"
+cp "$REPO/tests/demo/plan.sh" "$payload/plan.sh"
+phase_end
+rc=0
+"$REPO/scripts/run-vm.sh" x86_64 test "$payload" || rc=$?
+echo "---- guest output"
+sed -n '/RVL-PLAN-BEGIN/,/RVL-PLAN-END/p' "$OUT/vm/x86_64-test/console.log" |
+	grep -v '^\[ *[0-9.]*\] ' || true
+exit $rc
