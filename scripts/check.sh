@@ -92,6 +92,9 @@ for arch in "${arches[@]}"; do
 	cp "$REPO/samples/rust/rust_vmalock.ko" "$REPO/tests/layout/layout_check.ko" "$payload/modules/" || true
 	if [ "$arch" = x86_64 ]; then
 		gate lint/clippy clippy "$B"
+		for d in "$REPO"/tests/compile-fail/*/; do
+			gate "compile-fail/$(basename "$d")" "$REPO/scripts/compile-fail.sh" "$d"
+		done
 		gate "lint/rustdoc" "${KMAKE[@]}" -C "$src" O="$B" -j"$(nproc)" rustdoc
 		cc=(gcc -static)
 	else

@@ -1,0 +1,13 @@
+/work/main/tests/compile-fail/pfnmap_not_settable/.cf.o.d: /work/main/tests/compile-fail/pfnmap_not_settable/cf.rs ./rust/libcore.rmeta ./rust/libkernel.rmeta ./rust/libffi.rmeta ./rust/libcompiler_builtins.rmeta ./rust/libmacros.so ./rust/libbindings.rmeta ./rust/libuapi.rmeta ./rust/libbuild_error.rmeta
+
+/work/main/tests/compile-fail/pfnmap_not_settable/cf.o: /work/main/tests/compile-fail/pfnmap_not_settable/cf.rs ./rust/libcore.rmeta ./rust/libkernel.rmeta ./rust/libffi.rmeta ./rust/libcompiler_builtins.rmeta ./rust/libmacros.so ./rust/libbindings.rmeta ./rust/libuapi.rmeta ./rust/libbuild_error.rmeta
+
+/work/main/tests/compile-fail/pfnmap_not_settable/cf.rs:
+./rust/libcore.rmeta:
+./rust/libkernel.rmeta:
+./rust/libffi.rmeta:
+./rust/libcompiler_builtins.rmeta:
+./rust/libmacros.so:
+./rust/libbindings.rmeta:
+./rust/libuapi.rmeta:
+./rust/libbuild_error.rmeta:

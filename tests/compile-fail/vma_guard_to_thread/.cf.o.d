@@ -1,0 +1,13 @@
+/work/main/tests/compile-fail/vma_guard_to_thread/.cf.o.d: /work/main/tests/compile-fail/vma_guard_to_thread/cf.rs ./rust/libcore.rmeta ./rust/libkernel.rmeta ./rust/libffi.rmeta ./rust/libcompiler_builtins.rmeta ./rust/libmacros.so ./rust/libbindings.rmeta ./rust/libuapi.rmeta ./rust/libbuild_error.rmeta
+
+/work/main/tests/compile-fail/vma_guard_to_thread/cf.o: /work/main/tests/compile-fail/vma_guard_to_thread/cf.rs ./rust/libcore.rmeta ./rust/libkernel.rmeta ./rust/libffi.rmeta ./rust/libcompiler_builtins.rmeta ./rust/libmacros.so ./rust/libbindings.rmeta ./rust/libuapi.rmeta ./rust/libbuild_error.rmeta
+
+/work/main/tests/compile-fail/vma_guard_to_thread/cf.rs:
+./rust/libcore.rmeta:
+./rust/libkernel.rmeta:
+./rust/libffi.rmeta:
+./rust/libcompiler_builtins.rmeta:
+./rust/libmacros.so:
+./rust/libbindings.rmeta:
+./rust/libuapi.rmeta:
+./rust/libbuild_error.rmeta:
