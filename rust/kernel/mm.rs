@@ -249,6 +249,19 @@ impl MmWithUser {
         Some((f(vma), VmaLockKind::Mmap))
     }
 
+    /// Returns the VMA containing `addr`, if any.
+    ///
+    /// # Safety
+    ///
+    /// The caller must hold the mmap lock (read or write) for as long as the result is used.
+    #[inline]
+    unsafe fn vma_lookup_locked<'g>(&self, addr: usize) -> Option<&'g VmaRef> {
+        // SAFETY: The caller holds the mmap lock, as `vma_lookup` requires.
+        let vma = unsafe { bindings::vma_lookup(self.as_raw(), addr) };
+        // SAFETY: The VMA is valid while the mmap lock is held, which the caller ensures for `'g`.
+        NonNull::new(vma).map(|vma| unsafe { VmaRef::from_raw(vma.as_ptr()) })
+    }
+
     /// Takes the mmap read lock.
     #[inline]
     pub fn mmap_read_lock(&self) -> MmapReadGuard<'_> {
@@ -368,15 +381,8 @@ impl<'a> MmapReadGuard<'a> {
     /// Returns the VMA containing `addr`, if any.
     #[inline]
     pub fn vma_lookup(&self, addr: usize) -> Option<&VmaRef> {
-        // SAFETY: By the type invariants we hold the mmap read lock.
-        let vma = unsafe { bindings::vma_lookup(self.mm.as_raw(), addr) };
-        if vma.is_null() {
-            None
-        } else {
-            // SAFETY: The VMA is valid while the mmap read lock is held, i.e. while `self` is
-            // borrowed.
-            Some(unsafe { VmaRef::from_raw(vma) })
-        }
+        // SAFETY: By the type invariants we hold the mmap read lock while `self` is borrowed.
+        unsafe { self.mm.vma_lookup_locked(addr) }
     }
 
     /// Takes the per-VMA read lock of the VMA containing `addr`, if any.
@@ -442,15 +448,8 @@ impl<'a> MmapWriteGuard<'a> {
     /// Returns the VMA containing `addr`, if any.
     #[inline]
     pub fn vma_lookup(&self, addr: usize) -> Option<&VmaRef> {
-        // SAFETY: By the type invariants we hold the mmap write lock.
-        let vma = unsafe { bindings::vma_lookup(self.mm.as_raw(), addr) };
-        if vma.is_null() {
-            None
-        } else {
-            // SAFETY: The VMA is valid while the mmap lock is held, i.e. while `self` is
-            // borrowed.
-            Some(unsafe { VmaRef::from_raw(vma) })
-        }
+        // SAFETY: By the type invariants we hold the mmap write lock while `self` is borrowed.
+        unsafe { self.mm.vma_lookup_locked(addr) }
     }
 
     /// Returns an iterator over the VMAs that intersect `[start, end)`, in address order.

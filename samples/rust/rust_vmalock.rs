@@ -289,16 +289,36 @@ impl Shared {
     }
 }
 
-/// Reads an ioctl argument that starts with its own size, which must be the one we know.
-fn read_sized<T: FromBytes>(arg: usize) -> Result<T> {
+/// An ioctl argument struct that starts with its own size.
+trait SizedArg: FromBytes {
+    fn size(&self) -> u32;
+}
+
+macro_rules! sized_arg {
+    ($($t:ty),*) => {$(
+        impl SizedArg for $t {
+            fn size(&self) -> u32 {
+                self.size
+            }
+        }
+    )*};
+}
+sized_arg!(Info, Lookup, Zap, Stats);
+
+/// Reads an ioctl argument, whose size field must be the size we know.
+fn read_sized<T: SizedArg>(arg: usize) -> Result<T> {
     let mut reader = UserSlice::new(arg, core::mem::size_of::<T>()).reader();
     let value: T = reader.read()?;
-    // SAFETY: Every argument struct starts with a `u32` size field, and `T` is `FromBytes`.
-    let size = unsafe { *(&value as *const T).cast::<u32>() };
-    if size as usize != core::mem::size_of::<T>() {
+    if value.size() as usize != core::mem::size_of::<T>() {
         return Err(EINVAL);
     }
     Ok(value)
+}
+
+/// Whether `vma` maps this open file: only those are described or zapped.
+fn maps_file(vma: &VmaRef, file: &File) -> bool {
+    vma.file()
+        .is_some_and(|f| core::ptr::eq(f.as_ptr(), file.as_ptr()))
 }
 
 fn write_back<T: AsBytes>(arg: usize, value: &T) -> Result {
@@ -367,10 +387,7 @@ impl VmaLockFile {
         let addr = usize::try_from(req.addr).map_err(|_| EINVAL)?;
         let (found, lock) = mm
             .with_vma(addr, |vma| {
-                let ours = vma
-                    .file()
-                    .is_some_and(|f| core::ptr::eq(f.as_ptr(), file.as_ptr()));
-                ours.then(|| (vma.start(), vma.end(), vma.pgoff(), vma.flags()))
+                maps_file(vma, file).then(|| (vma.start(), vma.end(), vma.pgoff(), vma.flags()))
             })
             .ok_or(ENOENT)?;
         let counters = &self.shared.counters;
@@ -408,10 +425,7 @@ impl VmaLockFile {
         let counters = &self.shared.counters;
         let mut vmas = 0;
         for vma in guard.vmas(start, end) {
-            let ours = vma
-                .file()
-                .is_some_and(|f| core::ptr::eq(f.as_ptr(), file.as_ptr()));
-            if !ours {
+            if !maps_file(vma, file) {
                 continue;
             }
             let vma = guard.vma_start_write(vma)?;
