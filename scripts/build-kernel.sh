@@ -29,6 +29,8 @@ for f in "$REPO"/tools/testing/selftests/*/config; do
 done
 
 mk=("${KMAKE[@]}" -C "$src" O="$B" ARCH="$karch")
+# One kernel build (or series checkout) at a time on this 2-core machine.
+build_lock
 mkdir -p "$B"
 sum=$(cat "${frags[@]}" | sha256sum | cut -c1-16)
 if [ ! -e "$B/.config" ] || [ "$(cat "$B/.fragments" 2>/dev/null)" != "$sum" ]; then

@@ -61,3 +61,11 @@ phase_end() {
 }
 
 die() { echo "error: $*" >&2; exit 1; }
+
+# build_lock: serialize kernel builds and series checkouts (they share the
+# source tree and the CPUs) across concurrent scripts; held until exit.
+build_lock() {
+	mkdir -p "$CACHE"
+	exec 9>"$CACHE/build.lock"
+	flock 9
+}

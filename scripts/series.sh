@@ -17,6 +17,7 @@
 . "$(dirname "$0")/lib.sh"
 
 src=$(src_dir)
+build_lock
 tag=$(vanilla_tag)
 wt=$CACHE/worktrees/linux-$(kernel_version)
 export GIT_AUTHOR_NAME="Rust VMA lock project" GIT_AUTHOR_EMAIL=rvl@localhost

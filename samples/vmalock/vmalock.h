@@ -1,10 +1,18 @@
 /* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
 /*
- * User API of the vmalock sample devices (/dev/rust-vmalock): a buffer of
- * pages per open file, mapped with mmap(MAP_SHARED) and faulted in under the
- * per-VMA lock.
+ * User API of the vmalock sample devices: /dev/rust-vmalock (Rust,
+ * samples/rust/rust_vmalock.rs) and /dev/c-vmalock (its C twin,
+ * samples/vmalock/c_vmalock.c), which behave the same.
  *
- * Every ioctl structure starts with its own size, so that it can grow.
+ * Each open file owns a buffer of pages, mapped with mmap(MAP_SHARED) and
+ * faulted in under the per-VMA lock. Module parameters: max_pages (upper
+ * bound of VMALOCK_IOC_SET_SIZE, default VMALOCK_MAX_PAGES) and force_mmap
+ * (initial mode of every open file: 0 = VMALOCK_MODE_DEFAULT, 1 =
+ * VMALOCK_MODE_FORCE_MMAP).
+ *
+ * Every ioctl structure starts with its own size, so that it can grow; a
+ * size other than the one the module knows gives EINVAL. On any error,
+ * nothing changes.
  */
 #ifndef _SAMPLES_VMALOCK_H
 #define _SAMPLES_VMALOCK_H
@@ -26,6 +34,7 @@ struct vmalock_info {
 	__u32 mode;		/* VMALOCK_MODE_* */
 	__u64 npages;		/* buffer size in pages */
 	__u64 generation;	/* current generation */
+	__u64 max_pages;	/* upper bound of npages (module parameter) */
 };
 
 #define VMALOCK_MODE_DEFAULT	0	/* faults run under the per-VMA lock */
@@ -34,6 +43,10 @@ struct vmalock_info {
 #define VMALOCK_LOCK_VMA	1	/* served under the per-VMA lock */
 #define VMALOCK_LOCK_MMAP	2	/* served under the mmap read lock */
 
+/*
+ * LOOKUP describes the caller's VMA at addr if it maps this open file:
+ * ENOENT if there is no VMA at addr, EINVAL if it maps anything else.
+ */
 struct vmalock_lookup {
 	__u32 size;		/* in: sizeof(struct vmalock_lookup) */
 	__u32 lock;		/* out: VMALOCK_LOCK_* */
@@ -44,6 +57,12 @@ struct vmalock_lookup {
 	__u64 flags;		/* out: vm_flags */
 };
 
+/*
+ * ZAP takes the mmap write lock, write-marks the caller's VMAs of this file
+ * that intersect [addr, addr + len), zaps their pages in the range and
+ * rewrites those pages' headers with a new generation. EINVAL if no VMA of
+ * this file intersects the range.
+ */
 struct vmalock_zap {
 	__u32 size;		/* in: sizeof(struct vmalock_zap) */
 	__u32 reserved;		/* in: 0 */
@@ -53,9 +72,12 @@ struct vmalock_zap {
 	__u64 vmas;		/* out: VMAs of this file write-marked */
 };
 
+#define VMALOCK_STATS_FILE	0	/* counters of this open file */
+#define VMALOCK_STATS_GLOBAL	1	/* counters of all files since load */
+
 struct vmalock_stats {
 	__u32 size;		/* in: sizeof(struct vmalock_stats) */
-	__u32 reserved;
+	__u32 scope;		/* in: VMALOCK_STATS_* */
 	__u64 faults_vma;	/* ->fault under the per-VMA lock */
 	__u64 faults_mmap;	/* ->fault under the mmap lock */
 	__u64 retries;		/* retries requested (forced mode) */
@@ -75,6 +97,6 @@ struct vmalock_stats {
 #define VMALOCK_IOC_LOOKUP	_IOWR(VMALOCK_IOC_MAGIC, 3, struct vmalock_lookup)
 #define VMALOCK_IOC_ZAP		_IOWR(VMALOCK_IOC_MAGIC, 4, struct vmalock_zap)
 #define VMALOCK_IOC_GET_STATS	_IOWR(VMALOCK_IOC_MAGIC, 5, struct vmalock_stats)
-#define VMALOCK_IOC_RESET_STATS	_IO(VMALOCK_IOC_MAGIC, 6)
+#define VMALOCK_IOC_RESET_STATS	_IOW(VMALOCK_IOC_MAGIC, 6, __u32) /* VMALOCK_STATS_* */
 
 #endif /* _SAMPLES_VMALOCK_H */
