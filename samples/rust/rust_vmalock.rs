@@ -7,12 +7,14 @@
 //! fault handler, which runs under the per-VMA lock because the VMA operations provide
 //! `map_pages`. The ioctls look up VMAs through the per-VMA lock (falling back to the mmap
 //! lock), and zap a range under the mmap write lock with its VMAs write-marked.
+//!
+//! `samples/vmalock/c_vmalock.c` is its C twin, with the same user API and behaviour.
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use kernel::{
     c_str,
     fs::File,
-    ioctl::{_IO, _IOC_SIZE, _IOW, _IOWR},
+    ioctl::{_IOC_SIZE, _IOW, _IOWR},
     miscdevice::{MiscDevice, MiscDeviceOptions, MiscDeviceRegistration},
     mm::{
         virt::{flags, VmaNew, VmaRef},
@@ -28,7 +30,11 @@ use kernel::{
 };
 
 const DEFAULT_PAGES: usize = 64;
-const MAX_PAGES: usize = 4096;
+/// Upper bound of the `max_pages` parameter (4 GiB of 4 KiB pages).
+const MAX_PAGES_LIMIT: u32 = 1 << 20;
+
+const STATS_FILE: u32 = 0;
+const STATS_GLOBAL: u32 = 1;
 
 const MODE_DEFAULT: u32 = 0;
 const MODE_FORCE_MMAP: u32 = 1;
@@ -42,7 +48,7 @@ const IOC_SET_MODE: u32 = _IOW::<u32>(MAGIC, 2);
 const IOC_LOOKUP: u32 = _IOWR::<Lookup>(MAGIC, 3);
 const IOC_ZAP: u32 = _IOWR::<Zap>(MAGIC, 4);
 const IOC_GET_STATS: u32 = _IOWR::<Stats>(MAGIC, 5);
-const IOC_RESET_STATS: u32 = _IO(MAGIC, 6);
+const IOC_RESET_STATS: u32 = _IOW::<u32>(MAGIC, 6);
 
 module! {
     type: RustVmaLock,
@@ -50,6 +56,20 @@ module! {
     author: "Rust for Linux Contributors",
     description: "Misc device faulting pages in under the per-VMA lock",
     license: "GPL",
+}
+
+kernel::module_param! {
+    /// Upper bound of the buffer size set by `VMALOCK_IOC_SET_SIZE`, in pages.
+    static MAX_PAGES: u32 = 4096;
+    name: "max_pages",
+    description: "Upper bound of a buffer, in pages (default 4096)",
+}
+
+kernel::module_param! {
+    /// The initial mode of every open file: whether faults are forced to the mmap lock.
+    static FORCE_MMAP: bool = false;
+    name: "force_mmap",
+    description: "Start every open file in the forced mmap-lock mode",
 }
 
 /// `struct vmalock_info`.
@@ -60,6 +80,7 @@ struct Info {
     mode: u32,
     npages: u64,
     generation: u64,
+    max_pages: u64,
 }
 
 /// `struct vmalock_lookup`.
@@ -87,22 +108,13 @@ struct Zap {
     vmas: u64,
 }
 
-/// `struct vmalock_stats`.
+/// `struct vmalock_stats`: the counters follow in the order of [`Counter`].
 #[repr(C)]
 #[derive(Default)]
 struct Stats {
     size: u32,
-    reserved: u32,
-    faults_vma: u64,
-    faults_mmap: u64,
-    retries: u64,
-    map_pages: u64,
-    lookups_vma: u64,
-    lookups_mmap: u64,
-    write_marks: u64,
-    pages_zapped: u64,
-    vma_opens: u64,
-    vma_closes: u64,
+    scope: u32,
+    counters: [u64; NR_COUNTERS],
 }
 
 // SAFETY: The structs are `#[repr(C)]` and made of integers without padding, so every byte
@@ -123,31 +135,65 @@ unsafe impl FromBytes for Stats {}
 // SAFETY: See above.
 unsafe impl AsBytes for Stats {}
 
-/// Counters of one open file, shared with its mappings.
-#[derive(Default)]
-struct Counters {
-    faults_vma: AtomicU64,
-    faults_mmap: AtomicU64,
-    retries: AtomicU64,
-    map_pages: AtomicU64,
-    lookups_vma: AtomicU64,
-    lookups_mmap: AtomicU64,
-    write_marks: AtomicU64,
-    pages_zapped: AtomicU64,
-    vma_opens: AtomicU64,
-    vma_closes: AtomicU64,
+/// The statistics, in the order of `struct vmalock_stats`.
+#[derive(Clone, Copy)]
+enum Counter {
+    FaultsVma,
+    FaultsMmap,
+    Retries,
+    MapPages,
+    LookupsVma,
+    LookupsMmap,
+    WriteMarks,
+    PagesZapped,
+    VmaOpens,
+    VmaCloses,
+}
+const NR_COUNTERS: usize = Counter::VmaCloses as usize + 1;
+
+/// A set of statistics: of one open file, or global.
+struct Counters([AtomicU64; NR_COUNTERS]);
+
+impl Counters {
+    const fn new() -> Self {
+        Self([const { AtomicU64::new(0) }; NR_COUNTERS])
+    }
+
+    fn read(&self) -> [u64; NR_COUNTERS] {
+        core::array::from_fn(|i| self.0[i].load(Relaxed))
+    }
+
+    fn reset(&self) {
+        for counter in &self.0 {
+            counter.store(0, Relaxed);
+        }
+    }
 }
 
-fn bump(counter: &AtomicU64) {
-    counter.fetch_add(1, Relaxed);
-}
+/// Statistics of all open files since the module was loaded (or reset).
+static GLOBAL: Counters = Counters::new();
 
 /// State shared by an open file and its mappings.
-#[derive(Default)]
 struct Shared {
     counters: Counters,
     force_mmap: AtomicBool,
     generation: AtomicU64,
+}
+
+impl Shared {
+    fn new() -> Self {
+        Shared {
+            counters: Counters::new(),
+            force_mmap: AtomicBool::new(FORCE_MMAP.get()),
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    /// Adds `n` to a counter of this file and to the global one.
+    fn count(&self, counter: Counter, n: u64) {
+        self.counters.0[counter as usize].fetch_add(n, Relaxed);
+        GLOBAL.0[counter as usize].fetch_add(n, Relaxed);
+    }
 }
 
 /// The buffer of an open file; each of its VMAs holds a reference.
@@ -185,24 +231,24 @@ impl VmOperations for BufferVmOps {
     type Data = Buffer;
 
     fn open(buffer: ArcBorrow<'_, Buffer>, _vma: &VmaRef) {
-        bump(&buffer.shared.counters.vma_opens);
+        buffer.shared.count(Counter::VmaOpens, 1);
     }
 
     fn close(buffer: ArcBorrow<'_, Buffer>, _vma: &VmaRef) {
-        bump(&buffer.shared.counters.vma_closes);
+        buffer.shared.count(Counter::VmaCloses, 1);
     }
 
     fn fault(buffer: ArcBorrow<'_, Buffer>, vmf: &VmFault) -> VmFaultResult {
-        let counters = &buffer.shared.counters;
+        let shared = &buffer.shared;
         match vmf.lock() {
             FaultLock::Vma => {
-                if buffer.shared.force_mmap.load(Relaxed) && vmf.can_retry() {
-                    bump(&counters.retries);
+                if shared.force_mmap.load(Relaxed) && vmf.can_retry() {
+                    shared.count(Counter::Retries, 1);
                     return VmFaultResult::Retry;
                 }
-                bump(&counters.faults_vma);
+                shared.count(Counter::FaultsVma, 1);
             }
-            FaultLock::Mmap => bump(&counters.faults_mmap),
+            FaultLock::Mmap => shared.count(Counter::FaultsMmap, 1),
         }
         match buffer.pages.get(vmf.pgoff()) {
             Some(page) => vmf.insert_page(page),
@@ -211,7 +257,7 @@ impl VmOperations for BufferVmOps {
     }
 
     fn map_pages(buffer: ArcBorrow<'_, Buffer>, _start_pgoff: usize, _end_pgoff: usize) {
-        bump(&buffer.shared.counters.map_pages);
+        buffer.shared.count(Counter::MapPages, 1);
     }
 }
 
@@ -231,7 +277,7 @@ impl MiscDevice for VmaLockFile {
     fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<Pin<KBox<Self>>> {
         KBox::try_pin_init(
             try_pin_init!(VmaLockFile {
-                shared: Arc::new(Shared::default(), GFP_KERNEL)?,
+                shared: Arc::new(Shared::new(), GFP_KERNEL)?,
                 buffer <- new_mutex!((DEFAULT_PAGES, None)),
             }),
             GFP_KERNEL,
@@ -262,30 +308,10 @@ impl MiscDevice for VmaLockFile {
             IOC_LOOKUP => this.lookup(file, arg)?,
             IOC_ZAP => this.zap(file, arg)?,
             IOC_GET_STATS => this.stats(arg)?,
-            IOC_RESET_STATS => this.shared.counters_reset(),
+            IOC_RESET_STATS => this.reset_stats(arg)?,
             _ => return Err(ENOTTY),
         }
         Ok(0)
-    }
-}
-
-impl Shared {
-    fn counters_reset(&self) {
-        let c = &self.counters;
-        for counter in [
-            &c.faults_vma,
-            &c.faults_mmap,
-            &c.retries,
-            &c.map_pages,
-            &c.lookups_vma,
-            &c.lookups_mmap,
-            &c.write_marks,
-            &c.pages_zapped,
-            &c.vma_opens,
-            &c.vma_closes,
-        ] {
-            counter.store(0, Relaxed);
-        }
     }
 }
 
@@ -343,7 +369,7 @@ impl VmaLockFile {
         let npages: u64 = UserSlice::new(arg, _IOC_SIZE(IOC_SET_SIZE))
             .reader()
             .read()?;
-        if npages == 0 || npages > MAX_PAGES as u64 {
+        if npages == 0 || npages > u64::from(MAX_PAGES.get()) {
             return Err(EINVAL);
         }
         let mut guard = self.buffer.lock();
@@ -365,6 +391,7 @@ impl VmaLockFile {
             MODE_DEFAULT
         };
         info.generation = self.shared.generation.load(Relaxed);
+        info.max_pages = MAX_PAGES.get().into();
         write_back(arg, &info)
     }
 
@@ -385,16 +412,25 @@ impl VmaLockFile {
         let mut req: Lookup = read_sized(arg)?;
         let mm = MmWithUser::current().ok_or(EINVAL)?;
         let addr = usize::try_from(req.addr).map_err(|_| EINVAL)?;
-        let (found, lock) = mm
-            .with_vma(addr, |vma| {
-                maps_file(vma, file).then(|| (vma.start(), vma.end(), vma.pgoff(), vma.flags()))
-            })
-            .ok_or(ENOENT)?;
-        let counters = &self.shared.counters;
-        match lock {
-            VmaLockKind::Vma => bump(&counters.lookups_vma),
-            VmaLockKind::Mmap => bump(&counters.lookups_mmap),
-        }
+        let describe = |vma: &VmaRef| {
+            maps_file(vma, file).then(|| (vma.start(), vma.end(), vma.pgoff(), vma.flags()))
+        };
+        // The forced mode takes the mmap lock here too: the other side of the benchmark.
+        let (found, lock) = if self.shared.force_mmap.load(Relaxed) {
+            let guard = mm.mmap_read_lock();
+            (guard.vma_lookup(addr).map(describe), VmaLockKind::Mmap)
+        } else {
+            mm.with_vma(addr, describe)
+                .map_or((None, VmaLockKind::Mmap), |(found, lock)| (Some(found), lock))
+        };
+        let found = found.ok_or(ENOENT)?;
+        self.shared.count(
+            match lock {
+                VmaLockKind::Vma => Counter::LookupsVma,
+                VmaLockKind::Mmap => Counter::LookupsMmap,
+            },
+            1,
+        );
         let (start, end, pgoff, vm_flags) = found.ok_or(EINVAL)?;
         req.lock = if lock == VmaLockKind::Vma {
             LOCK_VMA
@@ -421,47 +457,54 @@ impl VmaLockFile {
         let buffer = self.buffer.lock().1.clone().ok_or(EINVAL)?;
         let mm = MmWithUser::current().ok_or(EINVAL)?;
         let guard = mm.mmap_write_lock_killable()?;
-        let generation = self.shared.generation.fetch_add(1, Relaxed) + 1;
-        let counters = &self.shared.counters;
+        // Under the mmap write lock the VMAs cannot change: check there is one to zap before
+        // changing anything.
+        if !guard.vmas(start, end).any(|vma| maps_file(vma, file)) {
+            return Err(EINVAL);
+        }
+        let shared = &self.shared;
+        let generation = shared.generation.fetch_add(1, Relaxed) + 1;
         let mut vmas = 0;
         for vma in guard.vmas(start, end) {
             if !maps_file(vma, file) {
                 continue;
             }
             let vma = guard.vma_start_write(vma)?;
-            bump(&counters.write_marks);
+            shared.count(Counter::WriteMarks, 1);
             vmas += 1;
             let (s, e) = (start.max(vma.start()), end.min(vma.end()));
             vma.zap_page_range_single(s, e - s)?;
-            counters
-                .pages_zapped
-                .fetch_add(((e - s) / PAGE_SIZE) as u64, Relaxed);
+            shared.count(Counter::PagesZapped, ((e - s) / PAGE_SIZE) as u64);
             let first = vma.pgoff() + (s - vma.start()) / PAGE_SIZE;
             buffer.write_headers(first, (e - s) / PAGE_SIZE, generation)?;
         }
         drop(guard);
-        if vmas == 0 {
-            return Err(EINVAL);
-        }
         req.generation = generation;
         req.vmas = vmas;
         write_back(arg, &req)
     }
 
+    /// The counters of a `VMALOCK_STATS_*` scope.
+    fn scope(&self, scope: u32) -> Result<&Counters> {
+        match scope {
+            STATS_FILE => Ok(&self.shared.counters),
+            STATS_GLOBAL => Ok(&GLOBAL),
+            _ => Err(EINVAL),
+        }
+    }
+
     fn stats(&self, arg: usize) -> Result {
         let mut s: Stats = read_sized(arg)?;
-        let c = &self.shared.counters;
-        s.faults_vma = c.faults_vma.load(Relaxed);
-        s.faults_mmap = c.faults_mmap.load(Relaxed);
-        s.retries = c.retries.load(Relaxed);
-        s.map_pages = c.map_pages.load(Relaxed);
-        s.lookups_vma = c.lookups_vma.load(Relaxed);
-        s.lookups_mmap = c.lookups_mmap.load(Relaxed);
-        s.write_marks = c.write_marks.load(Relaxed);
-        s.pages_zapped = c.pages_zapped.load(Relaxed);
-        s.vma_opens = c.vma_opens.load(Relaxed);
-        s.vma_closes = c.vma_closes.load(Relaxed);
+        s.counters = self.scope(s.scope)?.read();
         write_back(arg, &s)
+    }
+
+    fn reset_stats(&self, arg: usize) -> Result {
+        let scope: u32 = UserSlice::new(arg, _IOC_SIZE(IOC_RESET_STATS))
+            .reader()
+            .read()?;
+        self.scope(scope)?.reset();
+        Ok(())
     }
 }
 
@@ -471,6 +514,10 @@ struct RustVmaLock {
 
 impl kernel::Module for RustVmaLock {
     fn init(module: &'static ThisModule) -> Result<Self> {
+        if !(1..=MAX_PAGES_LIMIT).contains(&MAX_PAGES.get()) {
+            pr_err!("max_pages must be 1..={}\n", MAX_PAGES_LIMIT);
+            return Err(EINVAL);
+        }
         let opts = MiscDeviceOptions {
             name: c_str!("rust-vmalock"),
             mode: 0o600,
