@@ -54,7 +54,7 @@ clippy() {
 	      "${KMAKE[@]}" -C "$B" M="$REPO" CLIPPY=1 modules 2>&1) || { echo "$out"; return 1; }
 	"${KMAKE[@]}" -C "$src" O="$B" -j"$(nproc)" rust/ >/dev/null 2>&1
 	echo "$out"
-	! grep -A8 -E '^(warning|error)' <<<"$out" | grep -qE 'rust/kernel/(mm|miscdevice|fs)|rust_vmalock'
+	! grep -A8 -E '^(warning|error)' <<<"$out" | grep -qE 'rust/kernel/(mm|miscdevice|fs|module_param)|rust_vmalock'
 }
 
 "$REPO/scripts/setup.sh"
@@ -65,8 +65,8 @@ gate series/apply "$REPO/scripts/series.sh"
 cat "$res/series_apply.log" | grep -E "applies|patches" || true
 
 phase "lint"
-C_FILES=(rust/helpers/mm.c samples/vmalock/vmalock.h
-	 tools/testing/selftests/vmalock/vmalock_test.c
+C_FILES=(rust/helpers/mm.c samples/vmalock/vmalock.h samples/vmalock/c_vmalock.c
+	 $(cd "$REPO" && git ls-files 'tools/testing/selftests/vmalock/*.c')
 	 tests/layout/layout_check_c.c tests/layout/layout_check.h)
 RS_FILES=($(cd "$REPO" && git ls-files '*.rs'))
 gate lint/checkpatch-c bash -c "cd '$REPO' && '$src/scripts/checkpatch.pl' --strict --no-tree --terse -f ${C_FILES[*]} |
@@ -89,7 +89,8 @@ for arch in "${arches[@]}"; do
 	mkdir -p "$payload/modules" "$payload/bin"
 	gate "$arch/module-build-M" "${mk[@]}" M="$REPO" modules
 	gate "$arch/layout-module-build" "${mk[@]}" M="$REPO/tests/layout" modules
-	cp "$REPO/samples/rust/rust_vmalock.ko" "$REPO/tests/layout/layout_check.ko" "$payload/modules/" || true
+	cp "$REPO/samples/rust/rust_vmalock.ko" "$REPO/samples/vmalock/c_vmalock.ko" \
+		"$REPO/tests/layout/layout_check.ko" "$payload/modules/" || true
 	if [ "$arch" = x86_64 ]; then
 		gate lint/clippy clippy "$B"
 		for d in "$REPO"/tests/compile-fail/*/; do

@@ -466,6 +466,46 @@ impl<'a> MmapWriteGuard<'a> {
     /// new ones out until this guard is dropped or downgraded.
     ///
     /// Returns `EINVAL` if `vma` belongs to another address space.
+    ///
+    /// # Examples
+    ///
+    /// While a VMA is write-marked, taking its per-VMA read lock fails (a page fault would fall
+    /// back to the mmap lock and wait); the mark ends with the guard:
+    ///
+    /// ```
+    /// use kernel::{bindings, mm::{MmWithUser, VmaLockKind}, page::PAGE_SIZE, types::ARef};
+    ///
+    /// // The KUnit thread has no address space: make one, adopt it and map a shared anonymous
+    /// // page into it.
+    /// // SAFETY: `mm_alloc` returns an `mm_struct` with one user reference, or NULL.
+    /// let raw = core::ptr::NonNull::new(unsafe { bindings::mm_alloc() }).ok_or(ENOMEM)?;
+    /// // SAFETY: We own the user reference returned by `mm_alloc`.
+    /// let mm: ARef<MmWithUser> = unsafe { ARef::from_raw(raw.cast()) };
+    /// // SAFETY: This kernel thread has no address space; it gives `mm` back below.
+    /// unsafe { bindings::kthread_use_mm(mm.as_raw()) };
+    /// let addr = 0x100000;
+    /// // PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED | MAP_ANONYMOUS (asm-generic values).
+    /// // SAFETY: The current address space is `mm`, which has nothing mapped.
+    /// let ret = unsafe { bindings::vm_mmap(core::ptr::null_mut(), addr as _, PAGE_SIZE as _, 0x3, 0x31, 0) };
+    /// assert_eq!(ret as usize, addr);
+    ///
+    /// assert_eq!(mm.with_vma(addr, |vma| vma.start()), Some((addr, VmaLockKind::Vma)));
+    /// {
+    ///     let guard = mm.mmap_write_lock();
+    ///     let vma = guard.vma_lookup(addr).ok_or(EINVAL)?;
+    ///     let marked = guard.vma_start_write(vma)?;
+    ///     assert_eq!(marked.end(), addr + PAGE_SIZE);
+    ///     assert!(mm.lock_vma_under_rcu(addr).is_none());
+    /// }
+    /// assert!(mm.lock_vma_under_rcu(addr).is_some());
+    ///
+    /// // SAFETY: `addr` is our mapping; the thread then leaves `mm` as it found it.
+    /// unsafe {
+    ///     assert_eq!(bindings::vm_munmap(addr as _, PAGE_SIZE), 0);
+    ///     bindings::kthread_unuse_mm(mm.as_raw());
+    /// }
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn vma_start_write<'g>(&'g self, vma: &'g VmaRef) -> Result<&'g VmaWriteLocked> {
         if !ptr::eq(vma.mm().as_raw(), self.mm.as_raw()) {
             return Err(EINVAL);

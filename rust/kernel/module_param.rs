@@ -131,7 +131,11 @@ pub const fn concat<const N: usize>(prefix: &[u8], parts: &[&str]) -> [u8; N] {
     let mut out = [0u8; N];
     let mut n = 0;
     while n < prefix.len() {
-        out[n] = if n + 1 == prefix.len() { b'.' } else { prefix[n] };
+        out[n] = if n + 1 == prefix.len() {
+            b'.'
+        } else {
+            prefix[n]
+        };
         n += 1;
     }
     let mut i = 0;

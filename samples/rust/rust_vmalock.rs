@@ -421,7 +421,9 @@ impl VmaLockFile {
             (guard.vma_lookup(addr).map(describe), VmaLockKind::Mmap)
         } else {
             mm.with_vma(addr, describe)
-                .map_or((None, VmaLockKind::Mmap), |(found, lock)| (Some(found), lock))
+                .map_or((None, VmaLockKind::Mmap), |(found, lock)| {
+                    (Some(found), lock)
+                })
         };
         let found = found.ok_or(ENOENT)?;
         self.shared.count(

@@ -3,30 +3,50 @@
 # Test plan run by /init in the test VM (see scripts/run-vm.sh). Output of
 # each test goes to a file first and is printed as an RVL-TAP section with
 # the console quiet, so kernel messages cannot split its lines.
-M=/lib/modules-rvl
-R=/tmp/results
+M=${RVL_MODULES:-/lib/modules-rvl}
+B=${RVL_BIN:-/bin-rvl}
+R=${RVL_RESULTS:-/tmp/results}
 mkdir -p $R
 
 # Layout check: C offsetof/sizeof against Rust offset_of!/size_of.
 insmod $M/layout_check.ko
 dmesg | sed -n 's/^\[ *[0-9.]*\] layout_check: //p' > $R/layout.tap
 
-# The module cannot go while a file is open; it can once closed.
-insmod $M/rust_vmalock.ko
-{
+# module_checks <module> <node>: parameters are validated, the node is 0600,
+# and the module cannot go while a file of it is open.
+module_checks() {
+	mod=$1 dev=/dev/$2
 	echo "TAP version 13"
-	echo "1..3"
-	[ "$(stat -c %a /dev/rust-vmalock)" = 600 ] && echo "ok 1 node mode 0600" ||
-		echo "not ok 1 node mode 0600"
-	exec 3<>/dev/rust-vmalock
-	rmmod rust_vmalock 2>/dev/null && echo "not ok 2 rmmod refused while open" ||
-		echo "ok 2 rmmod refused while open"
+	echo "1..6"
+	insmod $M/$mod.ko max_pages=0 2>/dev/null && { rmmod $mod; echo "not ok 1 max_pages=0 refused"; } ||
+		echo "ok 1 max_pages=0 refused"
+	insmod $M/$mod.ko max_pages=2000000 2>/dev/null && { rmmod $mod; echo "not ok 2 max_pages=2000000 refused"; } ||
+		echo "ok 2 max_pages=2000000 refused"
+	insmod $M/$mod.ko max_pages=8 force_mmap=1 &&
+	[ "$(cat /sys/module/$mod/parameters/max_pages)" = 8 ] &&
+	[ "$(cat /sys/module/$mod/parameters/force_mmap)" = Y ] &&
+	! (echo 9 > /sys/module/$mod/parameters/max_pages) 2>/dev/null &&
+		echo "ok 3 parameters set at load, read-only after" ||
+		echo "not ok 3 parameters set at load, read-only after"
+	[ "$(stat -c %a $dev)" = 600 ] && echo "ok 4 node mode 0600" ||
+		echo "not ok 4 node mode 0600"
+	exec 3<>$dev
+	rmmod $mod 2>/dev/null && echo "not ok 5 rmmod refused while open" ||
+		echo "ok 5 rmmod refused while open"
 	exec 3>&-
-	rmmod rust_vmalock && echo "ok 3 rmmod once closed" || echo "not ok 3 rmmod once closed"
-} > $R/module_rust.tap
+	rmmod $mod && echo "ok 6 rmmod once closed" || echo "not ok 6 rmmod once closed"
+}
+module_checks rust_vmalock rust-vmalock > $R/module_rust.tap 2>&1
+module_checks c_vmalock c-vmalock > $R/module_c.tap 2>&1
 insmod $M/rust_vmalock.ko
+insmod $M/c_vmalock.ko
 
-vmalock_test > $R/vmalock.tap 2>&1
+# The kselftest programs, then the kernel's own mm selftests (peer suite).
+for t in $B/vmalock_*; do
+	case $t in *_bench) continue ;; esac
+	[ -x $t ] && $t > $R/$(basename $t).tap 2>&1
+done
+[ -f $B/peer/peer.sh ] && . $B/peer/peer.sh
 
 dmesg -n 1
 for f in $R/*.tap; do
