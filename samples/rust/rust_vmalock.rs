@@ -289,12 +289,9 @@ impl MiscDevice for VmaLockFile {
             // A private mapping would get copy-on-write copies of our pages: read-only only.
             vma.try_clear_maywrite()?;
         }
-        let buffer = this.buffer()?;
         let npages = (vma.end() - vma.start()) / PAGE_SIZE;
         let end = vma.pgoff().checked_add(npages).ok_or(EINVAL)?;
-        if end > buffer.pages.len() {
-            return Err(EINVAL);
-        }
+        let buffer = this.buffer(end)?;
         vma.set_mixedmap();
         vma.set_dontexpand();
         vma.set_vm_ops::<BufferVmOps>(buffer)
@@ -354,11 +351,19 @@ fn write_back<T: AsBytes>(arg: usize, value: &T) -> Result {
 }
 
 impl VmaLockFile {
-    /// Returns the buffer, allocating it on first use.
-    fn buffer(&self) -> Result<Arc<Buffer>> {
+    /// Returns the buffer for a mapping of its first `npages` pages, allocating it on first use.
+    ///
+    /// Fails with `EINVAL`, before anything is allocated, if the buffer is smaller.
+    fn buffer(&self, npages: usize) -> Result<Arc<Buffer>> {
         let mut guard = self.buffer.lock();
         if let Some(buffer) = &guard.1 {
+            if npages > buffer.pages.len() {
+                return Err(EINVAL);
+            }
             return Ok(buffer.clone());
+        }
+        if npages > guard.0 {
+            return Err(EINVAL);
         }
         let buffer = Buffer::new(guard.0, self.shared.clone())?;
         guard.1 = Some(buffer.clone());
@@ -425,7 +430,7 @@ impl VmaLockFile {
                     (Some(found), lock)
                 })
         };
-        let found = found.ok_or(ENOENT)?;
+        let (start, end, pgoff, vm_flags) = found.ok_or(ENOENT)?.ok_or(EINVAL)?;
         self.shared.count(
             match lock {
                 VmaLockKind::Vma => Counter::LookupsVma,
@@ -433,7 +438,6 @@ impl VmaLockFile {
             },
             1,
         );
-        let (start, end, pgoff, vm_flags) = found.ok_or(EINVAL)?;
         req.lock = if lock == VmaLockKind::Vma {
             LOCK_VMA
         } else {

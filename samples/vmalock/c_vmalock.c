@@ -1,0 +1,614 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * A misc device whose pages are faulted in under the per-VMA lock.
+ *
+ * Each open file of /dev/c-vmalock owns a buffer of pages (user API in
+ * samples/vmalock/vmalock.h). mmap(MAP_SHARED) maps it; pages are inserted
+ * lazily by the fault handler, which runs under the per-VMA lock because the
+ * VMA operations provide ->map_pages. The ioctls look up VMAs under the mmap
+ * read lock, and zap a range under the mmap write lock with its VMAs
+ * write-marked.
+ *
+ * This is the C twin of samples/rust/rust_vmalock.rs, with the same user API
+ * and behaviour, except that LOOKUP cannot take the per-VMA lock here:
+ * lock_vma_under_rcu() is not exported to modules.
+ */
+
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/atomic.h>
+#include <linux/fs.h>
+#include <linux/highmem.h>
+#include <linux/kref.h>
+#include <linux/miscdevice.h>
+#include <linux/mm.h>
+#include <linux/mmap_lock.h>
+#include <linux/module.h>
+#include <linux/mutex.h>
+#include <linux/overflow.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#include "vmalock.h"
+
+/* Upper bound of the max_pages parameter: 2^20 pages (4 GiB of 4 KiB pages). */
+#define VMALOCK_MAX_PAGES_LIMIT	1048576U
+
+static unsigned int max_pages = VMALOCK_MAX_PAGES;
+module_param(max_pages, uint, 0444);
+MODULE_PARM_DESC(max_pages, "Upper bound of a buffer, in pages (default 4096)");
+
+static bool force_mmap;
+module_param(force_mmap, bool, 0444);
+MODULE_PARM_DESC(force_mmap, "Start every open file in the forced mmap-lock mode");
+
+/* The statistics, in the order of struct vmalock_stats. */
+enum vmalock_counter {
+	VMALOCK_FAULTS_VMA,
+	VMALOCK_FAULTS_MMAP,
+	VMALOCK_RETRIES,
+	VMALOCK_MAP_PAGES,
+	VMALOCK_LOOKUPS_VMA,
+	VMALOCK_LOOKUPS_MMAP,
+	VMALOCK_WRITE_MARKS,
+	VMALOCK_PAGES_ZAPPED,
+	VMALOCK_VMA_OPENS,
+	VMALOCK_VMA_CLOSES,
+	VMALOCK_NR_COUNTERS,
+};
+
+/* A set of statistics: of one open file, or global. */
+struct vmalock_counters {
+	atomic64_t c[VMALOCK_NR_COUNTERS];
+};
+
+/* Statistics of all open files since the module was loaded (or reset). */
+static struct vmalock_counters vmalock_global;
+
+/* State shared by an open file and its mappings. */
+struct vmalock_shared {
+	struct kref ref;
+	struct vmalock_counters counters;
+	bool force_mmap;
+	atomic64_t generation;
+};
+
+/* The buffer of an open file; each of its VMAs holds a reference. */
+struct vmalock_buffer {
+	struct kref ref;
+	struct vmalock_shared *shared;
+	unsigned long npages;
+	struct page *pages[] __counted_by(npages);
+};
+
+/* An open file of the device. */
+struct vmalock_file {
+	struct vmalock_shared *shared;
+	/* Protects npages and buf. */
+	struct mutex lock;
+	/* The requested size and, after the first mmap, the buffer. */
+	unsigned long npages;
+	struct vmalock_buffer *buf;
+};
+
+/* Adds n to a counter of this file and to the global one. */
+static void vmalock_count(struct vmalock_shared *shared,
+			  enum vmalock_counter counter, u64 n)
+{
+	atomic64_add(n, &shared->counters.c[counter]);
+	atomic64_add(n, &vmalock_global.c[counter]);
+}
+
+static void vmalock_shared_release(struct kref *ref)
+{
+	kfree(container_of(ref, struct vmalock_shared, ref));
+}
+
+static void vmalock_buffer_release(struct kref *ref)
+{
+	struct vmalock_buffer *buf = container_of(ref, struct vmalock_buffer, ref);
+	unsigned long i;
+
+	for (i = 0; i < buf->npages; i++)
+		__free_page(buf->pages[i]);
+	kref_put(&buf->shared->ref, vmalock_shared_release);
+	kvfree(buf);
+}
+
+/* Writes the header (index and generation) of pages [first, first + count). */
+static void vmalock_write_headers(struct vmalock_buffer *buf,
+				  unsigned long first, unsigned long count,
+				  u64 generation)
+{
+	struct vmalock_page_header *hdr;
+	unsigned long i;
+
+	for (i = first; i < buf->npages && i - first < count; i++) {
+		hdr = kmap_local_page(buf->pages[i]);
+		hdr->index = i;
+		hdr->generation = generation;
+		kunmap_local(hdr);
+	}
+}
+
+static struct vmalock_buffer *vmalock_buffer_alloc(unsigned long npages,
+						   struct vmalock_shared *shared)
+{
+	struct vmalock_buffer *buf;
+	unsigned long i;
+
+	buf = kvzalloc(struct_size(buf, pages, npages), GFP_KERNEL);
+	if (!buf)
+		return NULL;
+	buf->npages = npages;
+	for (i = 0; i < npages; i++) {
+		buf->pages[i] = alloc_page(GFP_KERNEL | __GFP_ZERO);
+		if (!buf->pages[i])
+			goto err_free;
+	}
+	kref_init(&buf->ref);
+	kref_get(&shared->ref);
+	buf->shared = shared;
+	vmalock_write_headers(buf, 0, npages, 0);
+	return buf;
+
+err_free:
+	while (i--)
+		__free_page(buf->pages[i]);
+	kvfree(buf);
+	return NULL;
+}
+
+static void vmalock_vm_open(struct vm_area_struct *vma)
+{
+	struct vmalock_buffer *buf = vma->vm_private_data;
+
+	kref_get(&buf->ref);
+	vmalock_count(buf->shared, VMALOCK_VMA_OPENS, 1);
+}
+
+static void vmalock_vm_close(struct vm_area_struct *vma)
+{
+	struct vmalock_buffer *buf = vma->vm_private_data;
+
+	vmalock_count(buf->shared, VMALOCK_VMA_CLOSES, 1);
+	kref_put(&buf->ref, vmalock_buffer_release);
+}
+
+static vm_fault_t vmalock_vm_fault(struct vm_fault *vmf)
+{
+	struct vm_area_struct *vma = vmf->vma;
+	struct vmalock_buffer *buf = vma->vm_private_data;
+	struct vmalock_shared *shared = buf->shared;
+	int err;
+
+	if (vmf->flags & FAULT_FLAG_VMA_LOCK) {
+		if (READ_ONCE(shared->force_mmap) &&
+		    (vmf->flags & FAULT_FLAG_ALLOW_RETRY)) {
+			vmalock_count(shared, VMALOCK_RETRIES, 1);
+			/* Without RETRY_NOWAIT, a retry must drop the lock. */
+			if (!(vmf->flags & FAULT_FLAG_RETRY_NOWAIT))
+				release_fault_lock(vmf);
+			return VM_FAULT_RETRY;
+		}
+		vmalock_count(shared, VMALOCK_FAULTS_VMA, 1);
+	} else {
+		vmalock_count(shared, VMALOCK_FAULTS_MMAP, 1);
+	}
+
+	if (vmf->pgoff >= buf->npages)
+		return VM_FAULT_SIGBUS;
+	err = vm_insert_page(vma, vmf->address, buf->pages[vmf->pgoff]);
+	switch (err) {
+	case 0:
+	case -EBUSY:	/* another thread mapped it first */
+		return VM_FAULT_NOPAGE;
+	case -ENOMEM:
+		return VM_FAULT_OOM;
+	default:
+		return VM_FAULT_SIGBUS;
+	}
+}
+
+/*
+ * Maps nothing. Its presence is what lets ->fault run under the per-VMA lock
+ * (see vmf_can_call_fault()). Called under rcu_read_lock().
+ */
+static vm_fault_t vmalock_vm_map_pages(struct vm_fault *vmf,
+				       pgoff_t start_pgoff, pgoff_t end_pgoff)
+{
+	struct vmalock_buffer *buf = vmf->vma->vm_private_data;
+
+	vmalock_count(buf->shared, VMALOCK_MAP_PAGES, 1);
+	return 0;
+}
+
+static const struct vm_operations_struct vmalock_vm_ops = {
+	.open = vmalock_vm_open,
+	.close = vmalock_vm_close,
+	.fault = vmalock_vm_fault,
+	.map_pages = vmalock_vm_map_pages,
+};
+
+static int vmalock_open(struct inode *inode, struct file *file)
+{
+	struct vmalock_file *vf;
+
+	vf = kzalloc(sizeof(*vf), GFP_KERNEL);
+	if (!vf)
+		return -ENOMEM;
+	vf->shared = kzalloc(sizeof(*vf->shared), GFP_KERNEL);
+	if (!vf->shared) {
+		kfree(vf);
+		return -ENOMEM;
+	}
+	kref_init(&vf->shared->ref);
+	vf->shared->force_mmap = force_mmap;
+	mutex_init(&vf->lock);
+	vf->npages = VMALOCK_DEFAULT_PAGES;
+	file->private_data = vf;
+	return 0;
+}
+
+static int vmalock_release(struct inode *inode, struct file *file)
+{
+	struct vmalock_file *vf = file->private_data;
+
+	if (vf->buf)
+		kref_put(&vf->buf->ref, vmalock_buffer_release);
+	kref_put(&vf->shared->ref, vmalock_shared_release);
+	mutex_destroy(&vf->lock);
+	kfree(vf);
+	return 0;
+}
+
+static int vmalock_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	struct vmalock_file *vf = file->private_data;
+	struct vmalock_buffer *buf;
+	unsigned long end;
+	int ret = 0;
+
+	/* A private mapping would get copy-on-write copies of our pages. */
+	if (!(vma->vm_flags & VM_SHARED) && (vma->vm_flags & VM_WRITE))
+		return -EINVAL;
+
+	/* Called under the mmap write lock: no copy to or from user space here. */
+	mutex_lock(&vf->lock);
+	buf = vf->buf;
+	if (check_add_overflow(vma->vm_pgoff, vma_pages(vma), &end) ||
+	    end > (buf ? buf->npages : vf->npages)) {
+		ret = -EINVAL;
+		goto out_unlock;
+	}
+	if (!buf) {
+		buf = vmalock_buffer_alloc(vf->npages, vf->shared);
+		if (!buf) {
+			ret = -ENOMEM;
+			goto out_unlock;
+		}
+		vf->buf = buf;
+	}
+	kref_get(&buf->ref);
+	mutex_unlock(&vf->lock);
+
+	if (!(vma->vm_flags & VM_SHARED))
+		vm_flags_clear(vma, VM_MAYWRITE);
+	vm_flags_set(vma, VM_MIXEDMAP | VM_DONTEXPAND);
+	vma->vm_ops = &vmalock_vm_ops;
+	vma->vm_private_data = buf;
+	return 0;
+
+out_unlock:
+	mutex_unlock(&vf->lock);
+	return ret;
+}
+
+static long vmalock_set_size(struct vmalock_file *vf, u64 __user *argp)
+{
+	long ret = 0;
+	u64 npages;
+
+	if (get_user(npages, argp))
+		return -EFAULT;
+	if (!npages || npages > max_pages)
+		return -EINVAL;
+	mutex_lock(&vf->lock);
+	if (vf->buf)
+		ret = -EBUSY;
+	else
+		vf->npages = npages;
+	mutex_unlock(&vf->lock);
+	return ret;
+}
+
+static long vmalock_get_info(struct vmalock_file *vf,
+			     struct vmalock_info __user *argp)
+{
+	struct vmalock_info info;
+
+	if (copy_from_user(&info, argp, sizeof(info)))
+		return -EFAULT;
+	if (info.size != sizeof(info))
+		return -EINVAL;
+	/*
+	 * Not held across the copy to user space, which may fault and take the
+	 * mmap lock (mmap takes this mutex under the mmap lock).
+	 */
+	mutex_lock(&vf->lock);
+	info.npages = vf->npages;
+	mutex_unlock(&vf->lock);
+	info.mode = READ_ONCE(vf->shared->force_mmap) ?
+		    VMALOCK_MODE_FORCE_MMAP : VMALOCK_MODE_DEFAULT;
+	info.generation = atomic64_read(&vf->shared->generation);
+	info.max_pages = max_pages;
+	if (copy_to_user(argp, &info, sizeof(info)))
+		return -EFAULT;
+	return 0;
+}
+
+static long vmalock_set_mode(struct vmalock_file *vf, u32 __user *argp)
+{
+	u32 mode;
+
+	if (get_user(mode, argp))
+		return -EFAULT;
+	switch (mode) {
+	case VMALOCK_MODE_DEFAULT:
+		WRITE_ONCE(vf->shared->force_mmap, false);
+		return 0;
+	case VMALOCK_MODE_FORCE_MMAP:
+		WRITE_ONCE(vf->shared->force_mmap, true);
+		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
+/* Describes the caller's VMA at an address, if it maps this file. */
+static long vmalock_lookup(struct vmalock_file *vf, struct file *file,
+			   struct vmalock_lookup __user *argp)
+{
+	struct mm_struct *mm = current->mm;
+	struct vmalock_lookup req;
+	struct vm_area_struct *vma;
+	long ret = 0;
+
+	if (copy_from_user(&req, argp, sizeof(req)))
+		return -EFAULT;
+	if (req.size != sizeof(req))
+		return -EINVAL;
+	if (!mm || req.addr != (unsigned long)req.addr)
+		return -EINVAL;
+
+	/* lock_vma_under_rcu() is not exported: always the mmap lock. */
+	mmap_read_lock(mm);
+	vma = vma_lookup(mm, req.addr);
+	if (!vma) {
+		ret = -ENOENT;
+	} else if (vma->vm_file != file) {
+		ret = -EINVAL;
+	} else {
+		req.lock = VMALOCK_LOCK_MMAP;
+		req.start = vma->vm_start;
+		req.end = vma->vm_end;
+		req.pgoff = vma->vm_pgoff;
+		req.flags = vma->vm_flags;
+	}
+	mmap_read_unlock(mm);
+	if (ret)
+		return ret;
+	vmalock_count(vf->shared, VMALOCK_LOOKUPS_MMAP, 1);
+
+	if (copy_to_user(argp, &req, sizeof(req)))
+		return -EFAULT;
+	return 0;
+}
+
+/*
+ * Write-marks the VMAs of this file in [start, end) of mm, whose mmap write
+ * lock is held, zaps their pages there and rewrites those pages' headers
+ * with a new generation. Returns the number of VMAs; if there is none,
+ * nothing changes.
+ */
+static u64 vmalock_zap_locked(struct vmalock_shared *shared, struct file *file,
+			      struct mm_struct *mm, unsigned long start,
+			      unsigned long end, u64 *generation)
+{
+	VMA_ITERATOR(vmi, mm, start);
+	struct vm_area_struct *vma;
+	u64 vmas = 0;
+
+	for_each_vma_range(vmi, vma, end) {
+		/* Our VMAs hold the buffer of their file, never another. */
+		struct vmalock_buffer *buf = vma->vm_private_data;
+		unsigned long s, e;
+
+		if (vma->vm_file != file)
+			continue;
+		/*
+		 * Nothing below can fail: bump the generation at the first
+		 * match, so that it changes only if there is one.
+		 */
+		if (!vmas)
+			*generation = atomic64_inc_return(&shared->generation);
+		vma_start_write(vma);
+		vmalock_count(shared, VMALOCK_WRITE_MARKS, 1);
+		vmas++;
+		s = max(start, vma->vm_start);
+		e = min(end, vma->vm_end);
+		zap_page_range_single(vma, s, e - s, NULL);
+		vmalock_count(shared, VMALOCK_PAGES_ZAPPED, (e - s) >> PAGE_SHIFT);
+		vmalock_write_headers(buf, vma->vm_pgoff +
+				      ((s - vma->vm_start) >> PAGE_SHIFT),
+				      (e - s) >> PAGE_SHIFT, *generation);
+	}
+	return vmas;
+}
+
+/*
+ * Zaps a range of this file's mappings in the caller's address space and
+ * bumps the generation, with the VMAs write-marked so that no fault sees a
+ * half-updated page.
+ */
+static long vmalock_zap(struct vmalock_file *vf, struct file *file,
+			struct vmalock_zap __user *argp)
+{
+	struct mm_struct *mm = current->mm;
+	unsigned long start, end;
+	struct vmalock_zap req;
+	u64 generation = 0;
+	u64 vmas;
+
+	if (copy_from_user(&req, argp, sizeof(req)))
+		return -EFAULT;
+	if (req.size != sizeof(req))
+		return -EINVAL;
+	start = req.addr;
+	if (start != req.addr || req.len != (unsigned long)req.len ||
+	    check_add_overflow(start, (unsigned long)req.len, &end))
+		return -EINVAL;
+	if (req.reserved || !req.len || !PAGE_ALIGNED(start) ||
+	    !PAGE_ALIGNED(req.len))
+		return -EINVAL;
+	if (!mm)
+		return -EINVAL;
+
+	if (mmap_write_lock_killable(mm))
+		return -EINTR;
+	vmas = vmalock_zap_locked(vf->shared, file, mm, start, end, &generation);
+	mmap_write_unlock(mm);
+	if (!vmas)
+		return -EINVAL;
+
+	req.generation = generation;
+	req.vmas = vmas;
+	if (copy_to_user(argp, &req, sizeof(req)))
+		return -EFAULT;
+	return 0;
+}
+
+/* The counters of a VMALOCK_STATS_* scope. */
+static struct vmalock_counters *vmalock_scope(struct vmalock_file *vf,
+					      u32 scope)
+{
+	switch (scope) {
+	case VMALOCK_STATS_FILE:
+		return &vf->shared->counters;
+	case VMALOCK_STATS_GLOBAL:
+		return &vmalock_global;
+	default:
+		return NULL;
+	}
+}
+
+static long vmalock_get_stats(struct vmalock_file *vf,
+			      struct vmalock_stats __user *argp)
+{
+	struct vmalock_counters *cnt;
+	struct vmalock_stats st;
+
+	if (copy_from_user(&st, argp, sizeof(st)))
+		return -EFAULT;
+	if (st.size != sizeof(st))
+		return -EINVAL;
+	cnt = vmalock_scope(vf, st.scope);
+	if (!cnt)
+		return -EINVAL;
+	st.faults_vma = atomic64_read(&cnt->c[VMALOCK_FAULTS_VMA]);
+	st.faults_mmap = atomic64_read(&cnt->c[VMALOCK_FAULTS_MMAP]);
+	st.retries = atomic64_read(&cnt->c[VMALOCK_RETRIES]);
+	st.map_pages = atomic64_read(&cnt->c[VMALOCK_MAP_PAGES]);
+	st.lookups_vma = atomic64_read(&cnt->c[VMALOCK_LOOKUPS_VMA]);
+	st.lookups_mmap = atomic64_read(&cnt->c[VMALOCK_LOOKUPS_MMAP]);
+	st.write_marks = atomic64_read(&cnt->c[VMALOCK_WRITE_MARKS]);
+	st.pages_zapped = atomic64_read(&cnt->c[VMALOCK_PAGES_ZAPPED]);
+	st.vma_opens = atomic64_read(&cnt->c[VMALOCK_VMA_OPENS]);
+	st.vma_closes = atomic64_read(&cnt->c[VMALOCK_VMA_CLOSES]);
+	if (copy_to_user(argp, &st, sizeof(st)))
+		return -EFAULT;
+	return 0;
+}
+
+static long vmalock_reset_stats(struct vmalock_file *vf, u32 __user *argp)
+{
+	struct vmalock_counters *cnt;
+	int i;
+	u32 scope;
+
+	if (get_user(scope, argp))
+		return -EFAULT;
+	cnt = vmalock_scope(vf, scope);
+	if (!cnt)
+		return -EINVAL;
+	for (i = 0; i < VMALOCK_NR_COUNTERS; i++)
+		atomic64_set(&cnt->c[i], 0);
+	return 0;
+}
+
+static long vmalock_ioctl(struct file *file, unsigned int cmd,
+			  unsigned long arg)
+{
+	struct vmalock_file *vf = file->private_data;
+	void __user *argp = (void __user *)arg;
+
+	switch (cmd) {
+	case VMALOCK_IOC_SET_SIZE:
+		return vmalock_set_size(vf, argp);
+	case VMALOCK_IOC_GET_INFO:
+		return vmalock_get_info(vf, argp);
+	case VMALOCK_IOC_SET_MODE:
+		return vmalock_set_mode(vf, argp);
+	case VMALOCK_IOC_LOOKUP:
+		return vmalock_lookup(vf, file, argp);
+	case VMALOCK_IOC_ZAP:
+		return vmalock_zap(vf, file, argp);
+	case VMALOCK_IOC_GET_STATS:
+		return vmalock_get_stats(vf, argp);
+	case VMALOCK_IOC_RESET_STATS:
+		return vmalock_reset_stats(vf, argp);
+	default:
+		return -ENOTTY;
+	}
+}
+
+static const struct file_operations vmalock_fops = {
+	.owner = THIS_MODULE,
+	.open = vmalock_open,
+	.release = vmalock_release,
+	.mmap = vmalock_mmap,
+	.unlocked_ioctl = vmalock_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+};
+
+static struct miscdevice vmalock_misc = {
+	.minor = MISC_DYNAMIC_MINOR,
+	.name = "c-vmalock",
+	.fops = &vmalock_fops,
+	.mode = 0600,
+};
+
+static int __init vmalock_init(void)
+{
+	int ret;
+
+	if (max_pages < 1 || max_pages > VMALOCK_MAX_PAGES_LIMIT) {
+		pr_err("max_pages must be 1..%u\n", VMALOCK_MAX_PAGES_LIMIT);
+		return -EINVAL;
+	}
+	ret = misc_register(&vmalock_misc);
+	if (ret)
+		return ret;
+	pr_info("registered /dev/c-vmalock (minor %d)\n", vmalock_misc.minor);
+	return 0;
+}
+module_init(vmalock_init);
+
+static void __exit vmalock_exit(void)
+{
+	misc_deregister(&vmalock_misc);
+}
+module_exit(vmalock_exit);
+
+MODULE_DESCRIPTION("Misc device faulting pages in under the per-VMA lock (C)");
+MODULE_LICENSE("GPL");
