@@ -4,7 +4,7 @@
 #   make -C <kernel build dir> M=$PWD
 # which reads ./Kbuild, not this file.
 
-.PHONY: setup patches check demo clean
+.PHONY: setup patches check demo bench vng clean
 
 setup:
 	scripts/setup.sh
@@ -17,6 +17,13 @@ check:
 
 demo:
 	scripts/demo.sh
+
+bench:
+	scripts/bench.sh
+
+vng: patches
+	scripts/build-kernel.sh x86_64 vng
+	scripts/run-vng.sh
 
 clean:
 	rm -rf out

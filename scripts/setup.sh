@@ -12,7 +12,8 @@ PACKAGES=(linux-source-6.12 rustc-web rust-web-src libstd-rust-web-dev
 	  rust-web-clippy rustfmt-web
 	  clang-19 lld-19 llvm-19 libclang-19-dev flex bison libelf-dev bc cpio
 	  kmod qemu-system-x86 qemu-system-arm busybox-static xz-utils
-	  libc6-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross rsync)
+	  libc6-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross rsync
+	  python3-venv python3-matplotlib)
 
 missing_packages() {
 	local p

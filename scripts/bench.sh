@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# bench.sh [arch...]: make bench. Builds the series into the "base" kernel
+# (no lock or memory debugging, which would dominate the numbers), both
+# sample modules and vmalock_bench, runs the benchmark in one VM per arch
+# (QEMU TCG, -smp 2) and writes, per arch, $OUT/bench/<arch>/: bench.json
+# (every sample), bench.txt (the program's summary), table.md and plot.png;
+# prints the ratio tables.
+#
+# Environment: VMALOCK_BENCH_ARGS (extra vmalock_bench options, e.g.
+# "-r 3 -s 500" for a quick run).
+
+. "$(dirname "$0")/lib.sh"
+
+arches=("$@")
+[ ${#arches[@]} -gt 0 ] || arches=(x86_64 arm64)
+
+"$REPO/scripts/setup.sh"
+src=$(src_dir)
+"$REPO/scripts/series.sh" | grep -E "applies|patches" || true
+
+reports=()
+for arch in "${arches[@]}"; do
+	karch=$(kernel_arch "$arch")
+	"$REPO/scripts/build-kernel.sh" "$arch" base
+	B=$(build_dir "$arch" base)
+	dir=$OUT/bench/$arch
+	payload=$dir/payload
+	rm -rf "$dir"
+	mkdir -p "$payload/modules" "$payload/bin"
+
+	phase "bench $arch: modules and program"
+	# Build the modules from a copy, so the repo keeps its test-kernel objects.
+	mod=$OUT/modbuild/$arch-base
+	mkdir -p "$mod"
+	rsync -a --delete --include='*/' --include='Kbuild' --include='*.rs' \
+		--include='*.c' --include='*.h' --include='Makefile' --exclude='*' \
+		--prune-empty-dirs "$REPO/Kbuild" "$REPO/samples" "$mod/"
+	"${KMAKE[@]}" ARCH="$karch" -C "$B" M="$mod" modules >"$dir/modules.log" 2>&1 ||
+		{ tail -n 30 "$dir/modules.log"; die "module build failed for $arch"; }
+	cp "$mod/samples/rust/rust_vmalock.ko" "$mod/samples/vmalock/c_vmalock.ko" "$payload/modules/"
+	case $arch in
+	x86_64) cc=gcc ;;
+	arm64) cc=aarch64-linux-gnu-gcc ;;
+	esac
+	$cc -static -O2 -Wall -pthread -I"$REPO/samples/vmalock" -isystem "$B/usr/include" \
+		-o "$payload/bin/vmalock_bench" \
+		"$REPO/tools/testing/selftests/vmalock/vmalock_bench.c" -lm ||
+		die "vmalock_bench build failed for $arch"
+	cat > "$payload/plan.sh" <<EOF
+#!/bin/sh
+M=/lib/modules-rvl
+insmod \$M/rust_vmalock.ko && insmod \$M/c_vmalock.ko || exit 1
+dmesg -n 1
+echo "bench: \$(uname -m), \$(nproc) CPUs, kernel \$(uname -r)"
+rc=0
+vmalock_bench -q -o /tmp/bench.json ${VMALOCK_BENCH_ARGS:-} > /tmp/bench.txt 2>&1 || rc=\$?
+for f in bench.txt bench.json; do
+	echo "RVL-TAP-BEGIN \$f"
+	cat /tmp/\$f
+	echo "RVL-TAP-END \$f"
+done
+exit \$rc
+EOF
+
+	phase "bench $arch: VM"
+	RVL_VM_TIMEOUT=${RVL_VM_TIMEOUT:-1800} RVL_VM_DIR="$dir/vm" \
+		"$REPO/scripts/run-vm.sh" "$arch" base "$payload" || die "benchmark VM run failed for $arch"
+	cp "$dir/vm/tap/bench.json.tap" "$dir/bench.json"
+	cp "$dir/vm/tap/bench.txt.tap" "$dir/bench.txt"
+	python3 "$REPO/scripts/bench-report.py" --markdown "$dir/table.md" --png "$dir/plot.png" \
+		"$dir/bench.json" > "$dir/table.txt" || die "bench-report failed for $arch"
+	reports+=("$dir")
+done
+phase_end
+
+for dir in "${reports[@]}"; do
+	echo "== $(basename "$dir") (QEMU TCG, -smp 2, base kernel $(kernel_version) + series)"
+	cat "$dir/table.txt"
+	echo "   $dir/{bench.json,bench.txt,table.md,plot.png}"
+done
