@@ -46,7 +46,7 @@ for arch in "${arches[@]}"; do
 	esac
 	$cc -static -O2 -Wall -pthread -I"$REPO/samples/vmalock" -isystem "$B/usr/include" \
 		-o "$payload/bin/vmalock_bench" \
-		"$REPO/tools/testing/selftests/vmalock/vmalock_bench.c" -lm ||
+		"$REPO/tools/testing/selftests/vmalock/vmalock_bench.c" ||
 		die "vmalock_bench build failed for $arch"
 	cat > "$payload/plan.sh" <<EOF
 #!/bin/sh

@@ -66,7 +66,7 @@ cat "$res/series_apply.log" | grep -E "applies|patches" || true
 
 phase "lint"
 C_FILES=(rust/helpers/mm.c samples/vmalock/vmalock.h samples/vmalock/c_vmalock.c
-	 $(cd "$REPO" && git ls-files 'tools/testing/selftests/vmalock/*.c')
+	 $(cd "$REPO" && git ls-files 'tools/testing/selftests/vmalock/*.[ch]')
 	 tests/layout/layout_check_c.c tests/layout/layout_check.h)
 RS_FILES=($(cd "$REPO" && git ls-files '*.rs'))
 gate lint/checkpatch-c bash -c "cd '$REPO' && '$src/scripts/checkpatch.pl' --strict --no-tree --terse -f ${C_FILES[*]} |

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # make demo: set up what is missing, build the x86_64 test kernel with the
-# series and the module, boot it under QEMU and show the driver at work.
+# series and both sample modules (Rust and its C twin), boot it under QEMU
+# and show the drivers at work side by side (tests/demo/).
 
 . "$(dirname "$0")/lib.sh"
 
@@ -13,10 +14,11 @@ B=$(build_dir x86_64 test)
 payload=$OUT/payload/demo
 rm -rf "$payload"
 mkdir -p "$payload/modules" "$payload/bin"
-phase "module and demo program"
+phase "modules and demo program"
 "${KMAKE[@]}" -s -C "$B" M="$REPO" modules
-cp "$REPO/samples/rust/rust_vmalock.ko" "$payload/modules/"
-gcc -static -O2 -Wall -I"$REPO/samples/vmalock" -isystem "$B/usr/include" \
+cp "$REPO/samples/rust/rust_vmalock.ko" "$REPO/samples/vmalock/c_vmalock.ko" \
+	"$payload/modules/"
+gcc -static -O2 -Wall -pthread -I"$REPO/samples/vmalock" -isystem "$B/usr/include" \
 	-o "$payload/bin/vmalock_demo" "$REPO/tests/demo/vmalock_demo.c"
 cp "$REPO/tests/demo/plan.sh" "$payload/plan.sh"
 phase_end

@@ -473,20 +473,22 @@ impl<'a> MmapWriteGuard<'a> {
     /// back to the mmap lock and wait); the mark ends with the guard:
     ///
     /// ```
+    /// use core::ptr;
     /// use kernel::{bindings, mm::{MmWithUser, VmaLockKind}, page::PAGE_SIZE, types::ARef};
     ///
     /// // The KUnit thread has no address space: make one, adopt it and map a shared anonymous
     /// // page into it.
     /// // SAFETY: `mm_alloc` returns an `mm_struct` with one user reference, or NULL.
-    /// let raw = core::ptr::NonNull::new(unsafe { bindings::mm_alloc() }).ok_or(ENOMEM)?;
+    /// let raw = ptr::NonNull::new(unsafe { bindings::mm_alloc() }).ok_or(ENOMEM)?;
     /// // SAFETY: We own the user reference returned by `mm_alloc`.
     /// let mm: ARef<MmWithUser> = unsafe { ARef::from_raw(raw.cast()) };
     /// // SAFETY: This kernel thread has no address space; it gives `mm` back below.
     /// unsafe { bindings::kthread_use_mm(mm.as_raw()) };
     /// let addr = 0x100000;
     /// // PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED | MAP_ANONYMOUS (asm-generic values).
+    /// let (len, prot, flags) = (PAGE_SIZE as _, 0x3, 0x31);
     /// // SAFETY: The current address space is `mm`, which has nothing mapped.
-    /// let ret = unsafe { bindings::vm_mmap(core::ptr::null_mut(), addr as _, PAGE_SIZE as _, 0x3, 0x31, 0) };
+    /// let ret = unsafe { bindings::vm_mmap(ptr::null_mut(), addr as _, len, prot, flags, 0) };
     /// assert_eq!(ret as usize, addr);
     ///
     /// assert_eq!(mm.with_vma(addr, |vma| vma.start()), Some((addr, VmaLockKind::Vma)));

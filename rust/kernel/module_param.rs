@@ -172,6 +172,8 @@ pub const fn concat<const N: usize>(prefix: &[u8], parts: &[&str]) -> [u8; N] {
 ///     MAX_PAGES.get() as usize
 /// }
 /// ```
+// `crate` is meant: `__LOG_PREFIX` is defined in the calling crate by its `module!`.
+#[allow(clippy::crate_in_macro_def)]
 #[macro_export]
 macro_rules! module_param {
     (

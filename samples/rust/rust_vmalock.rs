@@ -415,6 +415,8 @@ impl VmaLockFile {
     /// Describes the caller's VMA at an address, if it maps this file.
     fn lookup(&self, file: &File, arg: usize) -> Result {
         let mut req: Lookup = read_sized(arg)?;
+        // Fail before changing anything if the result cannot be written.
+        write_back(arg, &req)?;
         let mm = MmWithUser::current().ok_or(EINVAL)?;
         let addr = usize::try_from(req.addr).map_err(|_| EINVAL)?;
         let describe = |vma: &VmaRef| {
@@ -454,6 +456,8 @@ impl VmaLockFile {
     /// generation, with the VMAs write-marked so no fault sees a half-updated page.
     fn zap(&self, file: &File, arg: usize) -> Result {
         let mut req: Zap = read_sized(arg)?;
+        // Fail before changing anything if the result cannot be written.
+        write_back(arg, &req)?;
         let start = usize::try_from(req.addr).map_err(|_| EINVAL)?;
         let len = usize::try_from(req.len).map_err(|_| EINVAL)?;
         let end = start.checked_add(len).ok_or(EINVAL)?;

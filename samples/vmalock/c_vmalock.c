@@ -378,6 +378,9 @@ static long vmalock_lookup(struct vmalock_file *vf, struct file *file,
 		return -EFAULT;
 	if (req.size != sizeof(req))
 		return -EINVAL;
+	/* Fail before changing anything if the result cannot be written. */
+	if (copy_to_user(argp, &req, sizeof(req)))
+		return -EFAULT;
 	if (!mm || req.addr != (unsigned long)req.addr)
 		return -EINVAL;
 
@@ -464,6 +467,9 @@ static long vmalock_zap(struct vmalock_file *vf, struct file *file,
 		return -EFAULT;
 	if (req.size != sizeof(req))
 		return -EINVAL;
+	/* Fail before changing anything if the result cannot be written. */
+	if (copy_to_user(argp, &req, sizeof(req)))
+		return -EFAULT;
 	start = req.addr;
 	if (start != req.addr || req.len != (unsigned long)req.len ||
 	    check_add_overflow(start, (unsigned long)req.len, &end))

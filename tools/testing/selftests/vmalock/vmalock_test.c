@@ -1,267 +1,1728 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Tests of the vmalock sample device: mapping, faults under the per-VMA
- * lock, the forced mmap-lock mode, VMA lookup, write-marking zap, VMA
- * split/fork bookkeeping and bad input.
+ * Tests of the vmalock sample devices, /dev/rust-vmalock and its C twin
+ * /dev/c-vmalock: mapping, VMA splits and moves, fork, faults under the
+ * per-VMA lock and in the forced mmap-lock mode, LOOKUP, ZAP, statistics,
+ * privileges, and bad input that must fail with an exact errno and change
+ * nothing.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "vmalock.h"
+#include "vmalock_util.h"
 #include "../kselftest_harness.h"
-
-static unsigned long read_vmstat(const char *name)
-{
-	char key[64];
-	unsigned long val, ret = 0;
-	FILE *f = fopen("/proc/vmstat", "r");
-
-	if (!f)
-		return 0;
-	while (fscanf(f, "%63s %lu", key, &val) == 2)
-		if (!strcmp(key, name))
-			ret = val;
-	fclose(f);
-	return ret;
-}
 
 FIXTURE(vmalock) {
 	int fd;
-	long psz;
+	size_t psz;
+	size_t npages;
 	size_t len;
-	char *map;
+	char *map;		/* unmapped by the teardown if set */
+	size_t maplen;
 };
 
 FIXTURE_VARIANT(vmalock) {
 	const char *dev;
+	__u32 lookup_lock;	/* LOOKUP's lock in the default mode */
 };
 
 FIXTURE_VARIANT_ADD(vmalock, rust) {
-	.dev = "/dev/rust-vmalock",
+	.dev = RUST_DEV,
+	.lookup_lock = VMALOCK_LOCK_VMA,
+};
+
+FIXTURE_VARIANT_ADD(vmalock, c) {
+	.dev = C_DEV,
+	/* 6.12 does not export lock_vma_under_rcu() to modules. */
+	.lookup_lock = VMALOCK_LOCK_MMAP,
 };
 
 FIXTURE_SETUP(vmalock)
 {
-	self->psz = getpagesize();
-	self->len = VMALOCK_DEFAULT_PAGES * self->psz;
+	struct vmalock_info info;
+
+	self->fd = -1;
 	self->map = MAP_FAILED;
+	self->psz = getpagesize();
+	if (access(variant->dev, F_OK))
+		SKIP(return, "%s missing: module not loaded", variant->dev);
 	self->fd = open(variant->dev, O_RDWR);
-	ASSERT_GE(self->fd, 0) TH_LOG("open %s: %s", variant->dev, strerror(errno));
+	ASSERT_LE(0, self->fd) TH_LOG("open %s: %s", variant->dev, strerror(errno));
+	ASSERT_EQ(0, vl_info(self->fd, &info));
+	if (info.mode != VMALOCK_MODE_DEFAULT)
+		SKIP(return, "module loaded with force_mmap=1");
+	ASSERT_EQ(VMALOCK_DEFAULT_PAGES, info.npages);
+	self->npages = info.npages;
+	self->len = self->npages * self->psz;
 }
 
 FIXTURE_TEARDOWN(vmalock)
 {
 	if (self->map != MAP_FAILED)
-		munmap(self->map, self->len);
-	close(self->fd);
+		munmap(self->map, self->maplen);
+	if (self->fd >= 0)
+		close(self->fd);
 }
 
-static char *map_all(int fd, size_t len)
+#define PG(p, i)	((char *)(p) + (size_t)(i) * self->psz)
+
+#define NO_MADVISE "madvise() missing: CONFIG_ADVISE_SYSCALLS=n"
+
+/* Maps the whole buffer read-write and shared; the teardown unmaps it. */
+static char *map_all(struct _test_data_vmalock *self)
 {
-	return mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	self->map = mmap(NULL, self->len, PROT_READ | PROT_WRITE, MAP_SHARED,
+			 self->fd, 0);
+	self->maplen = self->len;
+	return self->map;
 }
 
-static struct vmalock_stats get_stats(int fd)
+/* Zaps [p, p + len) so that its pages fault again; returns the generation. */
+static __u64 zap_range(int fd, char *p, size_t len)
 {
-	struct vmalock_stats s = { .size = sizeof(s) };
+	struct vmalock_zap z;
 
-	if (ioctl(fd, VMALOCK_IOC_GET_STATS, &s))
+	return vl_zap(fd, (unsigned long)p, len, &z) ? ~0ULL : z.generation;
+}
+
+/*
+ * Reads the headers of n pages at p, which map buffer pages first..: -1 if
+ * all have the right index and generation, else the first bad page.
+ */
+static long bad_page(char *p, size_t psz, size_t first, size_t n, __u64 gen)
+{
+	for (size_t i = 0; i < n; i++)
+		if (vl_index(p + i * psz) != first + i || vl_gen(p + i * psz) != gen)
+			return i;
+	return -1;
+}
+
+static struct vmalock_stats file_stats(int fd)
+{
+	struct vmalock_stats s;
+
+	if (vl_stats(fd, VMALOCK_STATS_FILE, &s))
 		memset(&s, 0xff, sizeof(s));
 	return s;
 }
 
-static int check_pages(char *map, long psz, size_t n, __u64 gen)
+static struct vmalock_stats global_stats(int fd)
 {
-	for (size_t i = 0; i < n; i++) {
-		struct vmalock_page_header *h = (void *)(map + i * psz);
+	struct vmalock_stats s;
 
-		if (h->index != i || h->generation != gen)
-			return -1;
+	if (vl_stats(fd, VMALOCK_STATS_GLOBAL, &s))
+		memset(&s, 0xff, sizeof(s));
+	return s;
+}
+
+static char *reserve(size_t len)
+{
+	return mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+}
+
+static int wait_child(pid_t pid)
+{
+	int status;
+
+	if (waitpid(pid, &status, 0) != pid)
+		return -1;
+	if (WIFSIGNALED(status))
+		return 1000 + WTERMSIG(status);
+	return WEXITSTATUS(status);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Function */
+
+TEST_F(vmalock, map_touch_verify)
+{
+	char *map = map_all(self), *ro;
+
+	ASSERT_NE(MAP_FAILED, map);
+	ASSERT_EQ(-1, bad_page(map, self->psz, 0, self->npages, 0));
+	for (size_t i = 0; i < self->npages; i++)
+		vl_set_data(PG(map, i), 0xda7a0000 + i);
+	/* A second mapping of the same file shows the same pages. */
+	ro = mmap(NULL, self->len, PROT_READ, MAP_SHARED, self->fd, 0);
+	ASSERT_NE(MAP_FAILED, ro);
+	EXPECT_EQ(-1, bad_page(ro, self->psz, 0, self->npages, 0));
+	for (size_t i = 0; i < self->npages; i++)
+		EXPECT_EQ(0xda7a0000 + i, vl_get_data(PG(ro, i)));
+	EXPECT_EQ(0, munmap(ro, self->len));
+}
+
+TEST_F(vmalock, map_at_offset)
+{
+	struct vmalock_lookup l;
+	char *p;
+
+	p = mmap(NULL, 16 * self->psz, PROT_READ, MAP_SHARED, self->fd,
+		 8 * self->psz);
+	ASSERT_NE(MAP_FAILED, p);
+	self->map = p;
+	self->maplen = 16 * self->psz;
+	EXPECT_EQ(-1, bad_page(p, self->psz, 8, 16, 0));
+	ASSERT_EQ(0, vl_lookup(self->fd, (unsigned long)PG(p, 5), &l));
+	EXPECT_EQ(8, l.pgoff);
+	EXPECT_EQ((unsigned long)p, l.start);
+	EXPECT_EQ((unsigned long)PG(p, 16), l.end);
+	/* The last pages of the buffer. */
+	p = mmap(NULL, 2 * self->psz, PROT_READ, MAP_SHARED, self->fd,
+		 (self->npages - 2) * self->psz);
+	ASSERT_NE(MAP_FAILED, p);
+	EXPECT_EQ(-1, bad_page(p, self->psz, self->npages - 2, 2, 0));
+	EXPECT_EQ(0, munmap(p, 2 * self->psz));
+}
+
+TEST_F(vmalock, partial_munmap)
+{
+	char *map = map_all(self);
+	struct vmalock_lookup l;
+	struct vmalock_stats s;
+
+	ASSERT_NE(MAP_FAILED, map);
+	ASSERT_EQ(-1, bad_page(map, self->psz, 0, self->npages, 0));
+	ASSERT_EQ(0, munmap(PG(map, 10), 10 * self->psz));
+	EXPECT_EQ(ENOENT, vl_lookup(self->fd, (unsigned long)PG(map, 15), &l));
+	ASSERT_EQ(0, vl_lookup(self->fd, (unsigned long)PG(map, 9), &l));
+	EXPECT_EQ((unsigned long)map, l.start);
+	EXPECT_EQ((unsigned long)PG(map, 10), l.end);
+	EXPECT_EQ(0, l.pgoff);
+	ASSERT_EQ(0, vl_lookup(self->fd, (unsigned long)PG(map, 20), &l));
+	EXPECT_EQ((unsigned long)PG(map, 20), l.start);
+	EXPECT_EQ((unsigned long)PG(map, self->npages), l.end);
+	EXPECT_EQ(20, l.pgoff);
+	/* The rest is still valid, also after a re-fault. */
+	if (vl_have_madvise())
+		ASSERT_EQ(0, madvise(map, 10 * self->psz, MADV_DONTNEED));
+	EXPECT_EQ(-1, bad_page(map, self->psz, 0, 10, 0));
+	EXPECT_EQ(-1, bad_page(PG(map, 20), self->psz, 20, self->npages - 20, 0));
+	/* Trim both ends. */
+	ASSERT_EQ(0, munmap(map, self->psz));
+	ASSERT_EQ(0, munmap(PG(map, self->npages - 1), self->psz));
+	EXPECT_EQ(-1, bad_page(PG(map, 1), self->psz, 1, 9, 0));
+	EXPECT_EQ(-1, bad_page(PG(map, 20), self->psz, 20, self->npages - 21, 0));
+	ASSERT_EQ(0, vl_lookup(self->fd, (unsigned long)PG(map, 1), &l));
+	EXPECT_EQ((unsigned long)PG(map, 1), l.start);
+	EXPECT_EQ(1, l.pgoff);
+	ASSERT_EQ(0, munmap(map, self->len));
+	self->map = MAP_FAILED;
+	s = file_stats(self->fd);
+	/* One mmap: every VMA made by a split was opened, all are closed. */
+	EXPECT_EQ(1, s.vma_closes - s.vma_opens);
+	EXPECT_LE(1, s.vma_opens);
+}
+
+TEST_F(vmalock, mprotect_split)
+{
+	char *map = map_all(self);
+	size_t n = self->npages;
+	struct vmalock_lookup l;
+	struct vmalock_stats s;
+	pid_t pid;
+
+	ASSERT_NE(MAP_FAILED, map);
+	ASSERT_EQ(-1, bad_page(map, self->psz, 0, n, 0));
+	ASSERT_EQ(0, mprotect(PG(map, 16), 16 * self->psz, PROT_READ));
+	ASSERT_EQ(0, vl_lookup(self->fd, (unsigned long)PG(map, 0), &l));
+	EXPECT_EQ((unsigned long)PG(map, 16), l.end);
+	EXPECT_TRUE(l.flags & VL_VM_WRITE);
+	ASSERT_EQ(0, vl_lookup(self->fd, (unsigned long)PG(map, 20), &l));
+	EXPECT_EQ((unsigned long)PG(map, 16), l.start);
+	EXPECT_EQ((unsigned long)PG(map, 32), l.end);
+	EXPECT_EQ(16, l.pgoff);
+	EXPECT_FALSE(l.flags & VL_VM_WRITE);
+	ASSERT_EQ(0, vl_lookup(self->fd, (unsigned long)PG(map, 40), &l));
+	EXPECT_EQ((unsigned long)PG(map, 32), l.start);
+	EXPECT_EQ((unsigned long)PG(map, n), l.end);
+	EXPECT_EQ(32, l.pgoff);
+	EXPECT_EQ(2, file_stats(self->fd).vma_opens);
+
+	/* All three parts fault correctly. */
+	ASSERT_EQ(1, zap_range(self->fd, map, self->len));
+	EXPECT_EQ(3, file_stats(self->fd).write_marks);
+	EXPECT_EQ(-1, bad_page(map, self->psz, 0, n, 1));
+	EXPECT_EQ(2 * n, file_stats(self->fd).faults_vma);
+	for (size_t i = 0; i < n; i++)
+		if (i < 16 || i >= 32)
+			vl_set_data(PG(map, i), 0x5eed + i);
+	for (size_t i = 0; i < n; i++)
+		EXPECT_EQ(i < 16 || i >= 32 ? 0x5eed + i : 0, vl_get_data(PG(map, i)));
+
+	/* The read-only part refuses writes. */
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		vl_set_data(PG(map, 20), 1);
+		_exit(0);
 	}
-	return 0;
+	EXPECT_EQ(1000 + SIGSEGV, wait_child(pid));
+	EXPECT_EQ(0, vl_get_data(PG(map, 20)));
+
+	ASSERT_EQ(0, munmap(map, self->len));
+	self->map = MAP_FAILED;
+	s = file_stats(self->fd);
+	EXPECT_EQ(s.vma_opens + 1, s.vma_closes);
+	/* Two splits, then three VMAs copied by fork. */
+	EXPECT_EQ(5, s.vma_opens);
+}
+
+TEST_F(vmalock, mremap_move)
+{
+	char *map = map_all(self), *dst, *q, *part;
+	size_t n = self->npages;
+	struct vmalock_lookup l;
+	struct vmalock_stats s;
+
+	ASSERT_NE(MAP_FAILED, map);
+	for (size_t i = 0; i < n; i++)
+		vl_set_data(PG(map, i), 0xf00d + i);
+	dst = reserve(self->len);
+	ASSERT_NE(MAP_FAILED, dst);
+	q = mremap(map, self->len, self->len, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
+	ASSERT_EQ(dst, q);
+	self->map = q;
+	EXPECT_EQ(-1, bad_page(q, self->psz, 0, n, 0));
+	for (size_t i = 0; i < n; i++)
+		EXPECT_EQ(0xf00d + i, vl_get_data(PG(q, i)));
+	ASSERT_EQ(0, vl_lookup(self->fd, (unsigned long)PG(q, 7), &l));
+	EXPECT_EQ((unsigned long)q, l.start);
+	EXPECT_EQ((unsigned long)PG(q, n), l.end);
+	EXPECT_EQ(0, l.pgoff);
+	EXPECT_EQ(ENOENT, vl_lookup(self->fd, (unsigned long)map, &l));
+	s = file_stats(self->fd);
+	EXPECT_EQ(1, s.vma_opens);
+	EXPECT_EQ(1, s.vma_closes);
+
+	/* Move a part out of the middle. */
+	dst = reserve(4 * self->psz);
+	ASSERT_NE(MAP_FAILED, dst);
+	part = mremap(PG(q, 8), 4 * self->psz, 4 * self->psz,
+		      MREMAP_MAYMOVE | MREMAP_FIXED, dst);
+	ASSERT_EQ(dst, part);
+	ASSERT_EQ(0, vl_lookup(self->fd, (unsigned long)part, &l));
+	EXPECT_EQ((unsigned long)part, l.start);
+	EXPECT_EQ((unsigned long)PG(part, 4), l.end);
+	EXPECT_EQ(8, l.pgoff);
+	EXPECT_EQ(-1, bad_page(part, self->psz, 8, 4, 0));
+	EXPECT_EQ(0xf00d + 9, vl_get_data(PG(part, 1)));
+	EXPECT_EQ(ENOENT, vl_lookup(self->fd, (unsigned long)PG(q, 9), &l));
+	EXPECT_EQ(-1, bad_page(q, self->psz, 0, 8, 0));
+	EXPECT_EQ(-1, bad_page(PG(q, 12), self->psz, 12, n - 12, 0));
+	EXPECT_EQ(0, munmap(part, 4 * self->psz));
+	ASSERT_EQ(0, munmap(q, self->len));
+	self->map = MAP_FAILED;
+	s = file_stats(self->fd);
+	EXPECT_EQ(s.vma_opens + 1, s.vma_closes);
+}
+
+TEST_F(vmalock, mremap_grow_refused)
+{
+	size_t half = self->len / 2;
+	struct vmalock_lookup l;
+	char *p;
+
+	p = mmap(NULL, half, PROT_READ | PROT_WRITE, MAP_SHARED, self->fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	self->map = p;
+	self->maplen = half;
+	EXPECT_EQ(MAP_FAILED, mremap(p, half, self->len, 0));
+	EXPECT_EQ(EFAULT, errno);
+	EXPECT_EQ(MAP_FAILED, mremap(p, half, self->len, MREMAP_MAYMOVE));
+	EXPECT_EQ(EFAULT, errno);
+	ASSERT_EQ(0, vl_lookup(self->fd, (unsigned long)p, &l));
+	EXPECT_EQ((unsigned long)p + half, l.end);
+	EXPECT_EQ(-1, bad_page(p, self->psz, 0, half / self->psz, 0));
+	/* Shrinking is fine. */
+	EXPECT_EQ(p, mremap(p, half, half / 2, 0));
+	ASSERT_EQ(0, vl_lookup(self->fd, (unsigned long)p, &l));
+	EXPECT_EQ((unsigned long)p + half / 2, l.end);
+	EXPECT_EQ(ENOENT, vl_lookup(self->fd, (unsigned long)p + half / 2, &l));
+}
+
+TEST_F(vmalock, fork_shares_pages)
+{
+	char *map = map_all(self);
+	struct vmalock_stats s0, s;
+	pid_t pid;
+
+	ASSERT_NE(MAP_FAILED, map);
+	ASSERT_EQ(-1, bad_page(map, self->psz, 0, self->npages, 0));
+	vl_set_data(PG(map, 1), 0xa1);
+	s0 = file_stats(self->fd);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		struct vmalock_lookup l;
+
+		if (bad_page(map, self->psz, 0, self->npages, 0) != -1)
+			_exit(1);
+		if (vl_get_data(PG(map, 1)) != 0xa1)
+			_exit(2);
+		vl_set_data(PG(map, 2), 0xc2);
+		if (vl_lookup(self->fd, (unsigned long)map, &l) ||
+		    l.start != (unsigned long)map)
+			_exit(3);
+		/* A page the child faults in itself. */
+		if (vl_have_madvise() &&
+		    (madvise(PG(map, 3), self->psz, MADV_DONTNEED) ||
+		     bad_page(PG(map, 3), self->psz, 3, 1, 0) != -1))
+			_exit(4);
+		_exit(0);
+	}
+	ASSERT_EQ(0, wait_child(pid));
+	EXPECT_EQ(0xc2, vl_get_data(PG(map, 2)));
+	s = file_stats(self->fd);
+	EXPECT_EQ(s0.vma_opens + 1, s.vma_opens);
+	EXPECT_EQ(s0.vma_closes + 1, s.vma_closes);
+	ASSERT_EQ(0, munmap(map, self->len));
+	self->map = MAP_FAILED;
+	s = file_stats(self->fd);
+	EXPECT_EQ(s.vma_opens + 1, s.vma_closes);
+}
+
+TEST_F(vmalock, close_fd_while_mapped)
+{
+	int fd2 = dup(self->fd);
+	char *map = map_all(self);
+	size_t n = self->npages;
+	pid_t pid;
+
+	ASSERT_LE(0, fd2);
+	ASSERT_NE(MAP_FAILED, map);
+	EXPECT_EQ(-1, bad_page(map, self->psz, 0, n / 2, 0));
+	/* The mapping outlives the fd; the dup'ed fd shares its file. */
+	ASSERT_EQ(0, close(self->fd));
+	self->fd = fd2;
+	EXPECT_EQ(-1, bad_page(PG(map, n / 2), self->psz, n / 2, n / 4, 0));
+	EXPECT_EQ(n / 2 + n / 4, file_stats(fd2).faults_vma);
+	/* No fd at all: the mapping keeps the file and the buffer alive. */
+	ASSERT_EQ(0, close(fd2));
+	self->fd = -1;
+	EXPECT_EQ(-1, bad_page(PG(map, 3 * n / 4), self->psz, 3 * n / 4, n - 3 * n / 4, 0));
+	if (vl_have_madvise())
+		ASSERT_EQ(0, madvise(map, self->len, MADV_DONTNEED));
+	EXPECT_EQ(-1, bad_page(map, self->psz, 0, n, 0));
+	for (size_t i = 0; i < n; i++)
+		vl_set_data(PG(map, i), 0xc105e + i);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		for (size_t i = 0; i < n; i++)
+			if (vl_get_data(PG(map, i)) != 0xc105e + i)
+				_exit(1);
+		_exit(bad_page(map, self->psz, 0, n, 0) == -1 ? 0 : 2);
+	}
+	EXPECT_EQ(0, wait_child(pid));
+	for (size_t i = 0; i < n; i++)
+		EXPECT_EQ(0xc105e + i, vl_get_data(PG(map, i)));
 }
 
 TEST_F(vmalock, faults_under_vma_lock)
 {
-	unsigned long success = read_vmstat("vma_lock_success");
+	long long success = vl_vmstat("vma_lock_success");
 	struct vmalock_stats s;
 	char *map;
 
-	self->map = map_all(self->fd, self->len);
-	map = self->map;
+	map = map_all(self);
 	ASSERT_NE(MAP_FAILED, map);
-	ASSERT_EQ(0, check_pages(map, self->psz, VMALOCK_DEFAULT_PAGES, 0));
-	s = get_stats(self->fd);
-	EXPECT_EQ(VMALOCK_DEFAULT_PAGES, s.faults_vma);
+	ASSERT_EQ(-1, bad_page(map, self->psz, 0, self->npages, 0));
+	s = file_stats(self->fd);
+	EXPECT_EQ(self->npages, s.faults_vma);
 	EXPECT_EQ(0, s.faults_mmap);
 	EXPECT_EQ(0, s.retries);
-	EXPECT_LT(0, s.map_pages);
-	EXPECT_LE(success + VMALOCK_DEFAULT_PAGES, read_vmstat("vma_lock_success"));
+	EXPECT_LE(1, s.map_pages);
+	if (success < 0)
+		SKIP(return, "no vma_lock_success in /proc/vmstat");
+	EXPECT_LE(success + (long long)self->npages, vl_vmstat("vma_lock_success"));
 }
 
 TEST_F(vmalock, forced_mmap_lock_mode)
 {
-	__u32 mode = VMALOCK_MODE_FORCE_MMAP;
-	unsigned long retry = read_vmstat("vma_lock_retry");
-	struct vmalock_info info = { .size = sizeof(info) };
+	long long retry = vl_vmstat("vma_lock_retry");
+	struct vmalock_info info;
+	struct vmalock_lookup l;
 	struct vmalock_stats s;
+	size_t n = self->npages;
 	char *map;
 
-	ASSERT_EQ(0, ioctl(self->fd, VMALOCK_IOC_SET_MODE, &mode));
-	ASSERT_EQ(0, ioctl(self->fd, VMALOCK_IOC_GET_INFO, &info));
+	ASSERT_EQ(0, vl_set_mode(self->fd, VMALOCK_MODE_FORCE_MMAP));
+	ASSERT_EQ(0, vl_info(self->fd, &info));
 	EXPECT_EQ(VMALOCK_MODE_FORCE_MMAP, info.mode);
-	self->map = map_all(self->fd, self->len);
-	map = self->map;
+	map = map_all(self);
 	ASSERT_NE(MAP_FAILED, map);
-	ASSERT_EQ(0, check_pages(map, self->psz, VMALOCK_DEFAULT_PAGES, 0));
-	s = get_stats(self->fd);
+	ASSERT_EQ(-1, bad_page(map, self->psz, 0, n, 0));
+	s = file_stats(self->fd);
 	EXPECT_EQ(0, s.faults_vma);
-	EXPECT_EQ(VMALOCK_DEFAULT_PAGES, s.faults_mmap);
-	EXPECT_EQ(VMALOCK_DEFAULT_PAGES, s.retries);
-	EXPECT_LE(retry + VMALOCK_DEFAULT_PAGES, read_vmstat("vma_lock_retry"));
+	EXPECT_EQ(n, s.faults_mmap);
+	EXPECT_EQ(n, s.retries);
+	if (retry >= 0)
+		EXPECT_LE(retry + (long long)n, vl_vmstat("vma_lock_retry"));
+	ASSERT_EQ(0, vl_lookup(self->fd, (unsigned long)map, &l));
+	EXPECT_EQ(VMALOCK_LOCK_MMAP, l.lock);
+	s = file_stats(self->fd);
+	EXPECT_EQ(1, s.lookups_mmap);
+	EXPECT_EQ(0, s.lookups_vma);
+
+	/* Back to the default mode. */
+	ASSERT_EQ(0, vl_set_mode(self->fd, VMALOCK_MODE_DEFAULT));
+	ASSERT_EQ(0, vl_info(self->fd, &info));
+	EXPECT_EQ(VMALOCK_MODE_DEFAULT, info.mode);
+	ASSERT_EQ(1, zap_range(self->fd, map, self->len));
+	ASSERT_EQ(-1, bad_page(map, self->psz, 0, n, 1));
+	s = file_stats(self->fd);
+	EXPECT_EQ(n, s.faults_vma);
+	EXPECT_EQ(n, s.faults_mmap);
+	EXPECT_EQ(n, s.retries);
+	ASSERT_EQ(0, vl_lookup(self->fd, (unsigned long)map, &l));
+	EXPECT_EQ(variant->lookup_lock, l.lock);
 }
 
 TEST_F(vmalock, lookup)
 {
-	struct vmalock_lookup l = { .size = sizeof(l) };
-	char *map;
-	int local;
+	__u64 want = VL_VM_READ | VL_VM_WRITE | VL_VM_SHARED |
+		     VL_VM_MIXEDMAP | VL_VM_DONTEXPAND;
+	struct vmalock_lookup l;
+	struct vmalock_stats s;
+	char *map = map_all(self), *ro;
 
-	self->map = map_all(self->fd, self->len);
-	map = self->map;
 	ASSERT_NE(MAP_FAILED, map);
-	l.addr = (unsigned long)map + 3 * self->psz;
-	ASSERT_EQ(0, ioctl(self->fd, VMALOCK_IOC_LOOKUP, &l));
-	EXPECT_EQ(VMALOCK_LOCK_VMA, l.lock);
+	ASSERT_EQ(0, vl_lookup(self->fd, (unsigned long)PG(map, 3) + 5, &l));
+	EXPECT_EQ(variant->lookup_lock, l.lock);
 	EXPECT_EQ((unsigned long)map, l.start);
-	EXPECT_EQ((unsigned long)map + self->len, l.end);
+	EXPECT_EQ((unsigned long)PG(map, self->npages), l.end);
 	EXPECT_EQ(0, l.pgoff);
-	EXPECT_EQ(1, get_stats(self->fd).lookups_vma);
+	EXPECT_EQ(want, l.flags & want);
+	EXPECT_EQ(sizeof(l), l.size);
+	EXPECT_EQ((unsigned long)PG(map, 3) + 5, l.addr);
+	ASSERT_EQ(0, vl_lookup(self->fd, (unsigned long)PG(map, self->npages) - 1, &l));
+	EXPECT_EQ((unsigned long)map, l.start);
+	s = file_stats(self->fd);
+	EXPECT_EQ(variant->lookup_lock == VMALOCK_LOCK_VMA ? 2 : 0, s.lookups_vma);
+	EXPECT_EQ(variant->lookup_lock == VMALOCK_LOCK_MMAP ? 2 : 0, s.lookups_mmap);
 
-	/* Another mapping (the stack) is not described. */
-	l.addr = (unsigned long)&local;
-	EXPECT_EQ(-1, ioctl(self->fd, VMALOCK_IOC_LOOKUP, &l));
-	EXPECT_EQ(EINVAL, errno);
-	/* No VMA at all. */
-	l.addr = 0;
-	EXPECT_EQ(-1, ioctl(self->fd, VMALOCK_IOC_LOOKUP, &l));
-	EXPECT_EQ(ENOENT, errno);
-	/* Wrong size. */
-	l.size = 8;
-	l.addr = (unsigned long)map;
-	EXPECT_EQ(-1, ioctl(self->fd, VMALOCK_IOC_LOOKUP, &l));
-	EXPECT_EQ(EINVAL, errno);
+	/* A read-only shared mapping at an offset. */
+	ro = mmap(NULL, 4 * self->psz, PROT_READ, MAP_SHARED, self->fd,
+		  5 * self->psz);
+	ASSERT_NE(MAP_FAILED, ro);
+	ASSERT_EQ(0, vl_lookup(self->fd, (unsigned long)ro, &l));
+	EXPECT_EQ((unsigned long)ro, l.start);
+	EXPECT_EQ((unsigned long)PG(ro, 4), l.end);
+	EXPECT_EQ(5, l.pgoff);
+	EXPECT_FALSE(l.flags & VL_VM_WRITE);
+	EXPECT_TRUE(l.flags & VL_VM_MAYWRITE);
+	EXPECT_TRUE(l.flags & VL_VM_SHARED);
+	EXPECT_EQ(0, munmap(ro, 4 * self->psz));
+	EXPECT_EQ(ENOENT, vl_lookup(self->fd, (unsigned long)ro, &l));
 }
 
-TEST_F(vmalock, zap_bumps_generation)
+TEST_F(vmalock, zap)
 {
-	struct vmalock_zap z = { .size = sizeof(z) };
-	char *map;
-	struct vmalock_stats s;
+	char *map = map_all(self), *alias;
+	size_t n = self->npages;
+	struct vmalock_info info;
+	struct vmalock_stats s0, s;
+	struct vmalock_zap z;
 
-	self->map = map_all(self->fd, self->len);
-	map = self->map;
 	ASSERT_NE(MAP_FAILED, map);
-	ASSERT_EQ(0, check_pages(map, self->psz, VMALOCK_DEFAULT_PAGES, 0));
-	z.addr = (unsigned long)map;
-	z.len = self->len;
-	ASSERT_EQ(0, ioctl(self->fd, VMALOCK_IOC_ZAP, &z));
+	for (size_t i = 0; i < n; i++)
+		vl_set_data(PG(map, i), 0x2a900 + i);
+	ASSERT_EQ(-1, bad_page(map, self->psz, 0, n, 0));
+	s0 = file_stats(self->fd);
+	ASSERT_EQ(0, vl_zap(self->fd, (unsigned long)PG(map, 8), 16 * self->psz, &z));
 	EXPECT_EQ(1, z.generation);
 	EXPECT_EQ(1, z.vmas);
-	ASSERT_EQ(0, check_pages(map, self->psz, VMALOCK_DEFAULT_PAGES, 1));
-	s = get_stats(self->fd);
+	ASSERT_EQ(0, vl_info(self->fd, &info));
+	EXPECT_EQ(1, info.generation);
+	s = file_stats(self->fd);
 	EXPECT_EQ(1, s.write_marks);
-	EXPECT_EQ(VMALOCK_DEFAULT_PAGES, s.pages_zapped);
-	EXPECT_EQ(2 * VMALOCK_DEFAULT_PAGES, s.faults_vma);
+	EXPECT_EQ(16, s.pages_zapped);
+	EXPECT_EQ(s0.faults_vma, s.faults_vma);
+	/* Only the zapped pages re-fault and show the new generation. */
+	EXPECT_EQ(-1, bad_page(map, self->psz, 0, 8, 0));
+	EXPECT_EQ(-1, bad_page(PG(map, 8), self->psz, 8, 16, 1));
+	EXPECT_EQ(-1, bad_page(PG(map, 24), self->psz, 24, n - 24, 0));
+	EXPECT_EQ(s0.faults_vma + 16, file_stats(self->fd).faults_vma);
+	for (size_t i = 0; i < n; i++)
+		EXPECT_EQ(0x2a900 + i, vl_get_data(PG(map, i)));
 
-	/* Misaligned, empty or foreign ranges change nothing. */
-	z.addr = (unsigned long)map + 1;
-	EXPECT_EQ(-1, ioctl(self->fd, VMALOCK_IOC_ZAP, &z));
-	EXPECT_EQ(EINVAL, errno);
-	z.addr = (unsigned long)map;
-	z.len = 0;
-	EXPECT_EQ(-1, ioctl(self->fd, VMALOCK_IOC_ZAP, &z));
-	EXPECT_EQ(EINVAL, errno);
-	z.addr = 0;
-	z.len = self->psz;
-	EXPECT_EQ(-1, ioctl(self->fd, VMALOCK_IOC_ZAP, &z));
-	EXPECT_EQ(EINVAL, errno);
-	EXPECT_EQ(1, get_stats(self->fd).write_marks);
+	/* Three VMAs after a split: each is write-marked. */
+	ASSERT_EQ(0, mprotect(PG(map, 32), 8 * self->psz, PROT_READ));
+	ASSERT_EQ(0, vl_zap(self->fd, (unsigned long)map, self->len, &z));
+	EXPECT_EQ(2, z.generation);
+	EXPECT_EQ(3, z.vmas);
+	EXPECT_EQ(-1, bad_page(map, self->psz, 0, n, 2));
+	s = file_stats(self->fd);
+	EXPECT_EQ(4, s.write_marks);
+	EXPECT_EQ(16 + n, s.pages_zapped);
+
+	/* Another mapping of the same pages: its ZAP rewrites them for all. */
+	alias = mmap(NULL, 4 * self->psz, PROT_READ, MAP_SHARED, self->fd, 0);
+	ASSERT_NE(MAP_FAILED, alias);
+	ASSERT_EQ(0, vl_zap(self->fd, (unsigned long)alias, 4 * self->psz, &z));
+	EXPECT_EQ(3, z.generation);
+	EXPECT_EQ(1, z.vmas);
+	EXPECT_EQ(-1, bad_page(map, self->psz, 0, 4, 3));
+	EXPECT_EQ(-1, bad_page(PG(map, 4), self->psz, 4, n - 4, 2));
+	EXPECT_EQ(-1, bad_page(alias, self->psz, 0, 4, 3));
+	EXPECT_EQ(0, munmap(alias, 4 * self->psz));
+
+	/* A range that starts in a hole. */
+	ASSERT_EQ(0, munmap(map, 2 * self->psz));
+	ASSERT_EQ(0, vl_zap(self->fd, (unsigned long)map, 4 * self->psz, &z));
+	EXPECT_EQ(4, z.generation);
+	EXPECT_EQ(1, z.vmas);
+	EXPECT_EQ(-1, bad_page(PG(map, 2), self->psz, 2, 2, 4));
+	EXPECT_EQ(-1, bad_page(PG(map, 4), self->psz, 4, n - 4, 2));
+	s = file_stats(self->fd);
+	EXPECT_EQ(6, s.write_marks);
+	EXPECT_EQ(16 + n + 4 + 2, s.pages_zapped);
 }
 
-TEST_F(vmalock, split_and_fork_keep_vma_refs_balanced)
+TEST_F(vmalock, files_are_independent)
 {
-	char *map;
+	char *a = map_all(self), *b;
+	struct vmalock_info info;
+	struct vmalock_lookup l;
 	struct vmalock_stats s;
-	pid_t pid;
-	int status;
+	struct vmalock_zap z;
+	int fd2;
 
-	self->map = map_all(self->fd, self->len);
-	map = self->map;
-	ASSERT_NE(MAP_FAILED, map);
-	/* Split into three VMAs. */
-	ASSERT_EQ(0, mprotect(map + self->psz, self->psz, PROT_READ));
-	ASSERT_EQ(0, check_pages(map, self->psz, VMALOCK_DEFAULT_PAGES, 0));
-	pid = fork();
-	ASSERT_GE(pid, 0);
-	if (!pid)
-		_exit(check_pages(map, self->psz, VMALOCK_DEFAULT_PAGES, 0) ? 1 : 0);
-	ASSERT_EQ(pid, waitpid(pid, &status, 0));
-	EXPECT_EQ(0, WEXITSTATUS(status));
-	ASSERT_EQ(0, munmap(map, self->len));
-	self->map = MAP_FAILED;
-	s = get_stats(self->fd);
-	/* Two splits, three VMAs copied by fork; every VMA closed. */
-	EXPECT_EQ(5, s.vma_opens);
-	EXPECT_EQ(s.vma_opens + 1, s.vma_closes);
+	ASSERT_NE(MAP_FAILED, a);
+	fd2 = open(variant->dev, O_RDWR);
+	ASSERT_LE(0, fd2);
+	b = mmap(NULL, self->len, PROT_READ | PROT_WRITE, MAP_SHARED, fd2, 0);
+	ASSERT_NE(MAP_FAILED, b);
+	vl_set_data(a, 0xaaaa);
+	EXPECT_EQ(0, vl_get_data(b));
+	ASSERT_EQ(0, vl_zap(self->fd, (unsigned long)a, self->len, &z));
+	EXPECT_EQ(1, z.generation);
+	ASSERT_EQ(0, vl_info(fd2, &info));
+	EXPECT_EQ(0, info.generation);
+	EXPECT_EQ(-1, bad_page(b, self->psz, 0, self->npages, 0));
+	EXPECT_EQ(-1, bad_page(a, self->psz, 0, self->npages, 1));
+	s = file_stats(fd2);
+	EXPECT_EQ(self->npages, s.faults_vma);
+	EXPECT_EQ(0, s.write_marks);
+	/* One file's mappings are foreign to the other. */
+	EXPECT_EQ(EINVAL, vl_lookup(fd2, (unsigned long)a, &l));
+	EXPECT_EQ(EINVAL, vl_zap(fd2, (unsigned long)a, self->len, &z));
+	EXPECT_EQ(0, munmap(b, self->len));
+	EXPECT_EQ(0, close(fd2));
 }
 
-TEST_F(vmalock, bad_input)
+TEST_F(vmalock, set_size)
 {
-	struct vmalock_info info = { .size = sizeof(info) };
-	__u64 npages = 0;
+	struct vmalock_info info;
+	char *p;
+	int fd2;
+
+	ASSERT_EQ(0, vl_set_size(self->fd, 3));
+	ASSERT_EQ(0, vl_set_size(self->fd, 5));
+	ASSERT_EQ(0, vl_info(self->fd, &info));
+	EXPECT_EQ(5, info.npages);
+	EXPECT_LE(VMALOCK_DEFAULT_PAGES, info.max_pages);
+	p = mmap(NULL, 6 * self->psz, PROT_READ, MAP_SHARED, self->fd, 0);
+	EXPECT_EQ(MAP_FAILED, p);
+	EXPECT_EQ(EINVAL, errno);
+	p = mmap(NULL, 5 * self->psz, PROT_READ, MAP_SHARED, self->fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	self->map = p;
+	self->maplen = 5 * self->psz;
+	EXPECT_EQ(-1, bad_page(p, self->psz, 0, 5, 0));
+	EXPECT_EQ(EBUSY, vl_set_size(self->fd, 5));
+	EXPECT_EQ(EBUSY, vl_set_size(self->fd, 2));
+	ASSERT_EQ(0, vl_info(self->fd, &info));
+	EXPECT_EQ(5, info.npages);
+	/* The bounds, on a file without a buffer. */
+	fd2 = open(variant->dev, O_RDWR);
+	ASSERT_LE(0, fd2);
+	EXPECT_EQ(0, vl_set_size(fd2, info.max_pages));
+	EXPECT_EQ(EINVAL, vl_set_size(fd2, info.max_pages + 1));
+	EXPECT_EQ(0, vl_set_size(fd2, 1));
+	p = mmap(NULL, self->psz, PROT_READ, MAP_SHARED, fd2, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	EXPECT_EQ(-1, bad_page(p, self->psz, 0, 1, 0));
+	EXPECT_EQ(0, munmap(p, self->psz));
+	EXPECT_EQ(0, close(fd2));
+}
+
+TEST_F(vmalock, failed_mmap_keeps_size_settable)
+{
+	struct vmalock_info info;
 	char *p;
 
-	EXPECT_EQ(-1, ioctl(self->fd, _IO(VMALOCK_IOC_MAGIC, 99)));
-	EXPECT_EQ(ENOTTY, errno);
-	EXPECT_EQ(-1, ioctl(self->fd, VMALOCK_IOC_GET_INFO, (void *)8));
-	EXPECT_EQ(EFAULT, errno);
-	EXPECT_EQ(-1, ioctl(self->fd, VMALOCK_IOC_SET_SIZE, &npages));
-	EXPECT_EQ(EINVAL, errno);
-	npages = VMALOCK_MAX_PAGES + 1;
-	EXPECT_EQ(-1, ioctl(self->fd, VMALOCK_IOC_SET_SIZE, &npages));
-	EXPECT_EQ(EINVAL, errno);
-	npages = 2;
-	EXPECT_EQ(0, ioctl(self->fd, VMALOCK_IOC_SET_SIZE, &npages));
-	ASSERT_EQ(0, ioctl(self->fd, VMALOCK_IOC_GET_INFO, &info));
-	EXPECT_EQ(2, info.npages);
-	/* Beyond the buffer, by length or by offset. */
-	p = mmap(NULL, 3 * self->psz, PROT_READ, MAP_SHARED, self->fd, 0);
-	EXPECT_EQ(MAP_FAILED, p);
-	EXPECT_EQ(EINVAL, errno);
-	p = mmap(NULL, self->psz, PROT_READ, MAP_SHARED, self->fd, 2 * self->psz);
-	EXPECT_EQ(MAP_FAILED, p);
-	EXPECT_EQ(EINVAL, errno);
-	/* A writable private mapping is refused. */
+	/* Nothing changes on error: no buffer yet, so the size can change. */
 	p = mmap(NULL, self->psz, PROT_READ | PROT_WRITE, MAP_PRIVATE, self->fd, 0);
 	EXPECT_EQ(MAP_FAILED, p);
-	EXPECT_EQ(EINVAL, errno);
-	/* The size is fixed once mapped; mremap cannot grow the mapping. */
-	p = mmap(NULL, self->psz, PROT_READ, MAP_SHARED, self->fd, 0);
+	EXPECT_EQ(0, vl_set_size(self->fd, 8));
+	p = mmap(NULL, 9 * self->psz, PROT_READ, MAP_SHARED, self->fd, 0);
+	EXPECT_EQ(MAP_FAILED, p);
+	EXPECT_EQ(0, vl_set_size(self->fd, 4));
+	ASSERT_EQ(0, vl_info(self->fd, &info));
+	EXPECT_EQ(4, info.npages);
+}
+
+TEST_F(vmalock, global_stats)
+{
+	struct vmalock_stats g0, g1, f, f2;
+	struct vmalock_lookup l;
+	struct vmalock_zap z;
+	char *map, *b;
+	int fd2;
+
+	g0 = global_stats(self->fd);
+	map = map_all(self);
+	ASSERT_NE(MAP_FAILED, map);
+	ASSERT_EQ(-1, bad_page(map, self->psz, 0, self->npages, 0));
+	ASSERT_EQ(0, vl_lookup(self->fd, (unsigned long)map, &l));
+	ASSERT_EQ(0, vl_zap(self->fd, (unsigned long)map, self->len, &z));
+	ASSERT_EQ(0, mprotect(map, self->psz, PROT_READ));
+	fd2 = open(variant->dev, O_RDWR);
+	ASSERT_LE(0, fd2);
+	ASSERT_EQ(0, vl_set_mode(fd2, VMALOCK_MODE_FORCE_MMAP));
+	b = mmap(NULL, self->len, PROT_READ, MAP_SHARED, fd2, 0);
+	ASSERT_NE(MAP_FAILED, b);
+	ASSERT_EQ(-1, bad_page(b, self->psz, 0, self->npages, 0));
+	f = file_stats(self->fd);
+	f2 = file_stats(fd2);
+	g1 = global_stats(fd2);
+	for (int i = 0; i < VL_NR_COUNTERS; i++) {
+		EXPECT_LE(vl_counters(&g0)[i] + vl_counters(&f)[i] + vl_counters(&f2)[i],
+			  vl_counters(&g1)[i])
+			TH_LOG("global %s", vl_counter_name(i));
+	}
+	EXPECT_LE(1, f2.faults_mmap);
+	EXPECT_EQ(0, munmap(b, self->len));
+	EXPECT_EQ(0, close(fd2));
+}
+
+TEST_F(vmalock, reset_stats)
+{
+	struct vmalock_stats s, s2, g;
+	char *map = map_all(self), *b;
+	int fd2;
+
+	ASSERT_NE(MAP_FAILED, map);
+	fd2 = open(variant->dev, O_RDWR);
+	ASSERT_LE(0, fd2);
+	b = mmap(NULL, self->len, PROT_READ, MAP_SHARED, fd2, 0);
+	ASSERT_NE(MAP_FAILED, b);
+	ASSERT_EQ(-1, bad_page(map, self->psz, 0, self->npages, 0));
+	ASSERT_EQ(-1, bad_page(b, self->psz, 0, self->npages, 0));
+
+	/* File scope: only this file's counters. */
+	ASSERT_EQ(0, vl_reset(self->fd, VMALOCK_STATS_FILE));
+	s = file_stats(self->fd);
+	for (int i = 0; i < VL_NR_COUNTERS; i++) {
+		EXPECT_EQ(0, vl_counters(&s)[i])
+			TH_LOG("%s", vl_counter_name(i));
+	}
+	s2 = file_stats(fd2);
+	EXPECT_EQ(self->npages, s2.faults_vma);
+	g = global_stats(self->fd);
+	EXPECT_LE(2 * self->npages, g.faults_vma);
+
+	/* Global scope: the files keep theirs. */
+	ASSERT_EQ(0, vl_reset(fd2, VMALOCK_STATS_GLOBAL));
+	g = global_stats(self->fd);
+	for (int i = 0; i < VL_NR_COUNTERS; i++) {
+		EXPECT_EQ(0, vl_counters(&g)[i])
+			TH_LOG("global %s", vl_counter_name(i));
+	}
+	EXPECT_EQ(self->npages, file_stats(fd2).faults_vma);
+	ASSERT_EQ(1, zap_range(self->fd, map, self->len));
+	ASSERT_EQ(-1, bad_page(map, self->psz, 0, self->npages, 1));
+	EXPECT_EQ(self->npages, file_stats(self->fd).faults_vma);
+	EXPECT_LE(self->npages, global_stats(self->fd).faults_vma);
+	EXPECT_EQ(0, munmap(b, self->len));
+	EXPECT_EQ(0, close(fd2));
+}
+
+TEST_F(vmalock, private_read_only)
+{
+	struct vmalock_lookup l;
+	struct vmalock_zap z;
+	char *p;
+
+	p = mmap(NULL, self->len, PROT_READ, MAP_PRIVATE, self->fd, 0);
 	ASSERT_NE(MAP_FAILED, p);
-	EXPECT_EQ(-1, ioctl(self->fd, VMALOCK_IOC_SET_SIZE, &npages));
-	EXPECT_EQ(EBUSY, errno);
-	EXPECT_EQ(MAP_FAILED, mremap(p, self->psz, 2 * self->psz, MREMAP_MAYMOVE));
+	self->map = p;
+	self->maplen = self->len;
+	EXPECT_EQ(-1, bad_page(p, self->psz, 0, self->npages, 0));
+	ASSERT_EQ(0, vl_lookup(self->fd, (unsigned long)p, &l));
+	EXPECT_FALSE(l.flags & (VL_VM_SHARED | VL_VM_MAYWRITE | VL_VM_WRITE));
+	EXPECT_EQ(-1, mprotect(p, self->psz, PROT_READ | PROT_WRITE));
+	EXPECT_EQ(EACCES, errno);
+	/* It maps this file: ZAP covers it. */
+	ASSERT_EQ(0, vl_zap(self->fd, (unsigned long)p, self->len, &z));
+	EXPECT_EQ(1, z.vmas);
+	EXPECT_EQ(-1, bad_page(p, self->psz, 0, self->npages, 1));
+}
+
+/* ---------------------------------------------------------------------- */
+/* Privileges */
+
+TEST_F(vmalock, node_mode)
+{
+	struct stat st;
+
+	ASSERT_EQ(0, stat(variant->dev, &st));
+	EXPECT_TRUE(S_ISCHR(st.st_mode));
+	EXPECT_EQ(0600, st.st_mode & 07777);
+	EXPECT_EQ(0, st.st_uid);
+}
+
+TEST_F(vmalock, unprivileged_open_refused)
+{
+	pid_t pid;
+
+	if (geteuid())
+		SKIP(return, "needs root to drop privileges");
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		struct vmalock_info info;
+		char *p;
+
+		if (setgroups(0, NULL) || setgid(65534) || setuid(65534))
+			_exit(10);
+		if (open(variant->dev, O_RDWR) >= 0 || errno != EACCES)
+			_exit(1);
+		if (open(variant->dev, O_RDONLY) >= 0 || errno != EACCES)
+			_exit(2);
+		/* An fd opened before keeps working. */
+		if (vl_info(self->fd, &info))
+			_exit(3);
+		p = mmap(NULL, self->psz, PROT_READ, MAP_SHARED, self->fd, 0);
+		if (p == MAP_FAILED || bad_page(p, self->psz, 0, 1, 0) != -1)
+			_exit(4);
+		_exit(0);
+	}
+	EXPECT_EQ(0, wait_child(pid));
+}
+
+static int send_fd(int sock, int fd, unsigned long addr)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+	struct iovec iov = { .iov_base = &addr, .iov_len = sizeof(addr) };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
+	};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	return sendmsg(sock, &msg, 0) == sizeof(addr) ? 0 : -1;
+}
+
+static int recv_fd(int sock, unsigned long *addr)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+	struct iovec iov = { .iov_base = addr, .iov_len = sizeof(*addr) };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
+	};
+	struct cmsghdr *c;
+	int fd;
+
+	if (recvmsg(sock, &msg, 0) != sizeof(*addr))
+		return -1;
+	c = CMSG_FIRSTHDR(&msg);
+	if (!c || c->cmsg_type != SCM_RIGHTS)
+		return -1;
+	memcpy(&fd, CMSG_DATA(c), sizeof(int));
+	return fd;
+}
+
+/* The receiving process: returns 0 or the failed step. */
+static int scm_receiver(int sock, size_t len, size_t psz, __u32 lookup_lock)
+{
+	struct vmalock_lookup l;
+	struct vmalock_zap z;
+	unsigned long a;
+	char *anon, *q;
+	int fd, r;
+
+	fd = recv_fd(sock, &a);
+	if (fd < 0)
+		return 1;
+	/* The sender's address is not mapped here. */
+	r = vl_lookup(fd, a, &l);
+	if (r != ENOENT && r != EINVAL)
+		return 2;
+	/* Something else mapped there is not this file. */
+	anon = mmap((void *)a, psz, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS |
+		    MAP_FIXED_NOREPLACE, -1, 0);
+	if (anon == MAP_FAILED)
+		return 3;
+	if (vl_lookup(fd, a, &l) != EINVAL)
+		return 4;
+	if (vl_zap(fd, a, psz, &z) != EINVAL)
+		return 5;
+	if (munmap(anon, psz))
+		return 6;
+	/* Its own mapping of the file. */
+	q = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+	if (q == MAP_FAILED)
+		return 7;
+	if (vl_lookup(fd, (unsigned long)q + psz, &l) ||
+	    l.start != (unsigned long)q || l.end != (unsigned long)q + len ||
+	    l.lock != lookup_lock)
+		return 8;
+	if (bad_page(q, psz, 0, len / psz, 0) != -1)
+		return 9;
+	/* ZAP reaches the receiver's VMA only, and the shared pages. */
+	if (vl_zap(fd, (unsigned long)q, len, &z) || z.vmas != 1 ||
+	    z.generation != 1)
+		return 10;
+	if (bad_page(q, psz, 0, len / psz, 1) != -1)
+		return 11;
+	return 0;
+}
+
+TEST_F(vmalock, scm_rights_lookup)
+{
+	struct vmalock_lookup l;
+	struct vmalock_stats s;
+	int sv[2], fd;
+	pid_t pid;
+	char *p;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
+		SKIP(return, "no AF_UNIX sockets (CONFIG_UNIX=n?): %s", strerror(errno));
+	/* The receiver is forked before the file is opened or mapped. */
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		close(sv[0]);
+		close(self->fd);
+		_exit(scm_receiver(sv[1], self->len, self->psz, variant->lookup_lock));
+	}
+	close(sv[1]);
+	fd = open(variant->dev, O_RDWR);
+	ASSERT_LE(0, fd);
+	p = mmap(NULL, self->len, PROT_READ, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_EQ(-1, bad_page(p, self->psz, 0, self->npages, 0));
+	ASSERT_EQ(0, send_fd(sv[0], fd, (unsigned long)p));
+	EXPECT_EQ(0, wait_child(pid)) TH_LOG("receiver failed; see the step");
+	/* The receiver's ZAP rewrote the pages the sender maps. */
+	EXPECT_EQ(-1, bad_page(p, self->psz, 0, self->npages, 1));
+	ASSERT_EQ(0, vl_lookup(fd, (unsigned long)p, &l));
+	EXPECT_EQ((unsigned long)p, l.start);
+	s = file_stats(fd);
+	EXPECT_EQ(1, s.write_marks);
+	EXPECT_EQ(0, munmap(p, self->len));
+	close(sv[0]);
+	close(fd);
+}
+
+/* ---------------------------------------------------------------------- */
+/*
+ * Bad input: every case fails with an exact errno and leaves the file's
+ * info, its and the global statistics, and the mapped content unchanged.
+ */
+
+FIXTURE(bad) {
+	int fd;
+	size_t psz;
+	size_t npages;
+	size_t len;
+	char *map;
+	struct vmalock_info info;
+	struct vmalock_stats file;
+	struct vmalock_stats global;
+};
+
+FIXTURE_VARIANT(bad) {
+	const char *dev;
+	__u32 lookup_lock;	/* LOOKUP's lock in the default mode */
+};
+
+FIXTURE_VARIANT_ADD(bad, rust) {
+	.dev = RUST_DEV,
+	.lookup_lock = VMALOCK_LOCK_VMA,
+};
+
+FIXTURE_VARIANT_ADD(bad, c) {
+	.dev = C_DEV,
+	.lookup_lock = VMALOCK_LOCK_MMAP,
+};
+
+static __u64 pattern(size_t i)
+{
+	return 0x5a5a000000ULL + i;
+}
+
+/* Records the state the bad calls must not change. */
+static void snap(struct _test_data_bad *self)
+{
+	vl_info(self->fd, &self->info);
+	vl_stats(self->fd, VMALOCK_STATS_FILE, &self->file);
+	vl_stats(self->fd, VMALOCK_STATS_GLOBAL, &self->global);
+}
+
+FIXTURE_SETUP(bad)
+{
+	struct vmalock_lookup l;
+
+	self->fd = -1;
+	self->map = MAP_FAILED;
+	self->psz = getpagesize();
+	if (access(variant->dev, F_OK))
+		SKIP(return, "%s missing: module not loaded", variant->dev);
+	self->fd = open(variant->dev, O_RDWR);
+	ASSERT_LE(0, self->fd);
+	self->npages = VMALOCK_DEFAULT_PAGES;
+	self->len = self->npages * self->psz;
+	self->map = mmap(NULL, self->len, PROT_READ | PROT_WRITE, MAP_SHARED,
+			 self->fd, 0);
+	ASSERT_NE(MAP_FAILED, self->map);
+	for (size_t i = 0; i < self->npages; i++) {
+		char *page = self->map + i * self->psz;
+
+		ASSERT_EQ(i, vl_index(page));
+		vl_set_data(page, pattern(i));
+	}
+	/* The good call the bad ones are variations of. */
+	ASSERT_EQ(0, vl_lookup(self->fd, (unsigned long)self->map, &l));
+	ASSERT_EQ(variant->lookup_lock, l.lock);
+	snap(self);
+}
+
+FIXTURE_TEARDOWN(bad)
+{
+	if (self->map != MAP_FAILED)
+		munmap(self->map, self->len);
+	if (self->fd >= 0)
+		close(self->fd);
+}
+
+static void expect_same_stats(struct __test_metadata *_metadata,
+			      const char *what, const struct vmalock_stats *a,
+			      const struct vmalock_stats *b)
+{
+	for (int i = 0; i < VL_NR_COUNTERS; i++) {
+		EXPECT_EQ(vl_counters(a)[i], vl_counters(b)[i])
+			TH_LOG("%s %s changed", what, vl_counter_name(i));
+	}
+}
+
+static void check_unchanged(struct __test_metadata *_metadata,
+			    struct _test_data_bad *self)
+{
+	struct vmalock_stats file, global;
+	struct vmalock_info info;
+
+	ASSERT_EQ(0, vl_info(self->fd, &info));
+	EXPECT_EQ(self->info.npages, info.npages);
+	EXPECT_EQ(self->info.generation, info.generation);
+	EXPECT_EQ(self->info.mode, info.mode);
+	EXPECT_EQ(self->info.max_pages, info.max_pages);
+	ASSERT_EQ(0, vl_stats(self->fd, VMALOCK_STATS_FILE, &file));
+	ASSERT_EQ(0, vl_stats(self->fd, VMALOCK_STATS_GLOBAL, &global));
+	expect_same_stats(_metadata, "file", &self->file, &file);
+	expect_same_stats(_metadata, "global", &self->global, &global);
+	for (size_t i = 0; i < self->npages; i++) {
+		char *page = self->map + i * self->psz;
+
+		EXPECT_EQ(i, vl_index(page));
+		EXPECT_EQ(self->info.generation, vl_gen(page));
+		EXPECT_EQ(pattern(i), vl_get_data(page));
+	}
+	/* Reading the content faulted nothing in: no page was zapped. */
+	ASSERT_EQ(0, vl_stats(self->fd, VMALOCK_STATS_FILE, &file));
+	expect_same_stats(_metadata, "file (after reading)", &self->file, &file);
+}
+
+static int mmap_err(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	void *p = mmap(addr, len, prot, flags, fd, off);
+
+	if (p == MAP_FAILED)
+		return errno;
+	munmap(p, len);
+	return 0;
+}
+
+static int mremap_err(void *old, size_t old_len, size_t new_len, int flags)
+{
+	void *p = mremap(old, old_len, new_len, flags);
+
+	return p == MAP_FAILED ? errno : 0;
+}
+
+/* A page that is no longer mapped. */
+static void *unmapped_page(size_t psz)
+{
+	void *p = mmap(NULL, psz, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	munmap(p, psz);
+	return p;
+}
+
+/* A copy of an argument in a read-only page; NULL on failure. */
+static void *read_only_copy(const void *arg, size_t size, size_t psz)
+{
+	void *p = mmap(NULL, psz, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	memcpy(p, arg, size);
+	if (mprotect(p, psz, PROT_READ))
+		return NULL;
+	return p;
+}
+
+#define KERNEL_ADDR	(~0UL - 0xffffUL)	/* page aligned for 4K-64K */
+
+/* Unknown or mis-encoded commands. */
+
+TEST_F(bad, ioctl_unknown_nr)
+{
+	EXPECT_EQ(ENOTTY, vl_ioctl(self->fd, _IO(VMALOCK_IOC_MAGIC, 99), NULL));
+	check_unchanged(_metadata, self);
+}
+
+TEST_F(bad, ioctl_wrong_magic)
+{
+	struct vmalock_info info = { .size = sizeof(info) };
+
+	EXPECT_EQ(ENOTTY, vl_ioctl(self->fd, _IOWR(VMALOCK_IOC_MAGIC + 1, 1,
+						   struct vmalock_info), &info));
+	check_unchanged(_metadata, self);
+}
+
+TEST_F(bad, ioctl_wrong_direction)
+{
+	struct vmalock_info info = { .size = sizeof(info) };
+
+	EXPECT_EQ(ENOTTY, vl_ioctl(self->fd, _IOR(VMALOCK_IOC_MAGIC, 1,
+						  struct vmalock_info), &info));
+	check_unchanged(_metadata, self);
+}
+
+TEST_F(bad, ioctl_wrong_size_bits)
+{
+	struct vmalock_zap z = { .size = sizeof(z), .addr = (unsigned long)self->map,
+				 .len = self->len };
+
+	EXPECT_EQ(ENOTTY, vl_ioctl(self->fd, _IOWR(VMALOCK_IOC_MAGIC, 4, __u64), &z));
+	check_unchanged(_metadata, self);
+}
+
+/*
+ * Size fields: 0, one short and 8 more than the struct. arg holds the
+ * struct (with room for 16 more bytes), its first field is the size.
+ */
+static void size_case(struct __test_metadata *_metadata, struct _test_data_bad *self,
+		      unsigned long cmd, void *arg, __u32 size)
+{
+	char copy[256];
+
+	memcpy(arg, &size, sizeof(size));
+	memcpy(copy, arg, _IOC_SIZE(cmd) + 16);
+	EXPECT_EQ(EINVAL, vl_ioctl(self->fd, cmd, arg));
+	/* Nothing was written back either. */
+	EXPECT_EQ(0, memcmp(copy, arg, _IOC_SIZE(cmd) + 16));
+	check_unchanged(_metadata, self);
+}
+
+TEST_F(bad, info_size_0)
+{
+	struct vmalock_info a[2] = { { .npages = 77 } };
+
+	size_case(_metadata, self, VMALOCK_IOC_GET_INFO, a, 0);
+}
+
+TEST_F(bad, info_size_short)
+{
+	struct vmalock_info a[2] = { { .npages = 77 } };
+
+	size_case(_metadata, self, VMALOCK_IOC_GET_INFO, a, sizeof(a[0]) - 1);
+}
+
+TEST_F(bad, info_size_long)
+{
+	struct vmalock_info a[2] = { { .npages = 77 } };
+
+	size_case(_metadata, self, VMALOCK_IOC_GET_INFO, a, sizeof(a[0]) + 8);
+}
+
+TEST_F(bad, lookup_size_0)
+{
+	struct vmalock_lookup a[2] = { { .addr = (unsigned long)self->map } };
+
+	size_case(_metadata, self, VMALOCK_IOC_LOOKUP, a, 0);
+}
+
+TEST_F(bad, lookup_size_short)
+{
+	struct vmalock_lookup a[2] = { { .addr = (unsigned long)self->map } };
+
+	size_case(_metadata, self, VMALOCK_IOC_LOOKUP, a, sizeof(a[0]) - 1);
+}
+
+TEST_F(bad, lookup_size_long)
+{
+	struct vmalock_lookup a[2] = { { .addr = (unsigned long)self->map } };
+
+	size_case(_metadata, self, VMALOCK_IOC_LOOKUP, a, sizeof(a[0]) + 8);
+}
+
+TEST_F(bad, zap_size_0)
+{
+	struct vmalock_zap a[2] = { { .addr = (unsigned long)self->map, .len = self->len } };
+
+	size_case(_metadata, self, VMALOCK_IOC_ZAP, a, 0);
+}
+
+TEST_F(bad, zap_size_short)
+{
+	struct vmalock_zap a[2] = { { .addr = (unsigned long)self->map, .len = self->len } };
+
+	size_case(_metadata, self, VMALOCK_IOC_ZAP, a, sizeof(a[0]) - 1);
+}
+
+TEST_F(bad, zap_size_long)
+{
+	struct vmalock_zap a[2] = { { .addr = (unsigned long)self->map, .len = self->len } };
+
+	size_case(_metadata, self, VMALOCK_IOC_ZAP, a, sizeof(a[0]) + 8);
+}
+
+TEST_F(bad, stats_size_0)
+{
+	struct vmalock_stats a[2] = { { .scope = VMALOCK_STATS_FILE } };
+
+	size_case(_metadata, self, VMALOCK_IOC_GET_STATS, a, 0);
+}
+
+TEST_F(bad, stats_size_short)
+{
+	struct vmalock_stats a[2] = { { .scope = VMALOCK_STATS_FILE } };
+
+	size_case(_metadata, self, VMALOCK_IOC_GET_STATS, a, sizeof(a[0]) - 1);
+}
+
+TEST_F(bad, stats_size_long)
+{
+	struct vmalock_stats a[2] = { { .scope = VMALOCK_STATS_FILE } };
+
+	size_case(_metadata, self, VMALOCK_IOC_GET_STATS, a, sizeof(a[0]) + 8);
+}
+
+/* Pointers, for every command. */
+
+static const unsigned long all_cmds[] = {
+	VMALOCK_IOC_SET_SIZE, VMALOCK_IOC_GET_INFO, VMALOCK_IOC_SET_MODE,
+	VMALOCK_IOC_LOOKUP, VMALOCK_IOC_ZAP, VMALOCK_IOC_GET_STATS,
+	VMALOCK_IOC_RESET_STATS,
+};
+
+TEST_F(bad, null_pointers)
+{
+	for (int i = 0; i < ARRAY_SIZE(all_cmds); i++) {
+		EXPECT_EQ(EFAULT, vl_ioctl(self->fd, all_cmds[i], NULL))
+			TH_LOG("cmd nr %lu", _IOC_NR(all_cmds[i]));
+	}
+	check_unchanged(_metadata, self);
+}
+
+TEST_F(bad, unmapped_pointers)
+{
+	void *p = unmapped_page(self->psz);
+
+	for (int i = 0; i < ARRAY_SIZE(all_cmds); i++) {
+		EXPECT_EQ(EFAULT, vl_ioctl(self->fd, all_cmds[i], p))
+			TH_LOG("cmd nr %lu", _IOC_NR(all_cmds[i]));
+	}
+	check_unchanged(_metadata, self);
+}
+
+TEST_F(bad, kernel_pointers)
+{
+	for (int i = 0; i < ARRAY_SIZE(all_cmds); i++) {
+		EXPECT_EQ(EFAULT, vl_ioctl(self->fd, all_cmds[i], (void *)KERNEL_ADDR))
+			TH_LOG("cmd nr %lu", _IOC_NR(all_cmds[i]));
+	}
+	check_unchanged(_metadata, self);
+}
+
+TEST_F(bad, info_straddles_unmapped)
+{
+	char *two = mmap(NULL, 2 * self->psz, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct vmalock_info *info;
+
+	ASSERT_NE(MAP_FAILED, two);
+	ASSERT_EQ(0, munmap(two + self->psz, self->psz));
+	info = (void *)(two + self->psz - 8);
+	info->size = sizeof(*info);
+	EXPECT_EQ(EFAULT, vl_ioctl(self->fd, VMALOCK_IOC_GET_INFO, info));
+	check_unchanged(_metadata, self);
+	munmap(two, self->psz);
+}
+
+TEST_F(bad, info_read_only_arg)
+{
+	struct vmalock_info info = { .size = sizeof(info), .npages = 77 };
+	struct vmalock_info *ro = read_only_copy(&info, sizeof(info), self->psz);
+
+	ASSERT_NE(NULL, ro);
+	EXPECT_EQ(EFAULT, vl_ioctl(self->fd, VMALOCK_IOC_GET_INFO, ro));
+	EXPECT_EQ(77, ro->npages);
+	check_unchanged(_metadata, self);
+}
+
+TEST_F(bad, lookup_read_only_arg)
+{
+	struct vmalock_lookup l = { .size = sizeof(l), .addr = (unsigned long)self->map };
+	struct vmalock_lookup *ro = read_only_copy(&l, sizeof(l), self->psz);
+
+	ASSERT_NE(NULL, ro);
+	EXPECT_EQ(EFAULT, vl_ioctl(self->fd, VMALOCK_IOC_LOOKUP, ro));
+	check_unchanged(_metadata, self);
+}
+
+TEST_F(bad, zap_read_only_arg)
+{
+	struct vmalock_zap z = { .size = sizeof(z), .addr = (unsigned long)self->map,
+				 .len = self->len };
+	struct vmalock_zap *ro = read_only_copy(&z, sizeof(z), self->psz);
+
+	ASSERT_NE(NULL, ro);
+	EXPECT_EQ(EFAULT, vl_ioctl(self->fd, VMALOCK_IOC_ZAP, ro));
+	check_unchanged(_metadata, self);
+}
+
+TEST_F(bad, stats_read_only_arg)
+{
+	struct vmalock_stats s = { .size = sizeof(s), .scope = VMALOCK_STATS_FILE };
+	struct vmalock_stats *ro = read_only_copy(&s, sizeof(s), self->psz);
+
+	ASSERT_NE(NULL, ro);
+	EXPECT_EQ(EFAULT, vl_ioctl(self->fd, VMALOCK_IOC_GET_STATS, ro));
+	EXPECT_EQ(0, ro->faults_vma);
+	check_unchanged(_metadata, self);
+}
+
+/* SET_SIZE and SET_MODE values. */
+
+static void set_size_case(struct __test_metadata *_metadata,
+			  struct _test_data_bad *self, const char *dev, __u64 npages)
+{
+	struct vmalock_info info;
+	int fd2 = open(dev, O_RDWR);
+
+	/* On a file without a buffer, so that only the value is wrong. */
+	ASSERT_LE(0, fd2);
+	ASSERT_EQ(0, vl_set_size(fd2, 7));
+	EXPECT_EQ(EINVAL, vl_set_size(fd2, npages));
+	ASSERT_EQ(0, vl_info(fd2, &info));
+	EXPECT_EQ(7, info.npages);
+	EXPECT_EQ(0, vl_set_size(fd2, 6));
+	close(fd2);
+	check_unchanged(_metadata, self);
+}
+
+TEST_F(bad, set_size_0)
+{
+	set_size_case(_metadata, self, variant->dev, 0);
+}
+
+TEST_F(bad, set_size_over_max)
+{
+	set_size_case(_metadata, self, variant->dev, self->info.max_pages + 1);
+}
+
+TEST_F(bad, set_size_huge)
+{
+	set_size_case(_metadata, self, variant->dev, 1ULL << 63);
+}
+
+TEST_F(bad, set_size_after_mmap)
+{
+	EXPECT_EQ(EBUSY, vl_set_size(self->fd, 8));
+	check_unchanged(_metadata, self);
+}
+
+TEST_F(bad, set_mode_2)
+{
+	EXPECT_EQ(EINVAL, vl_set_mode(self->fd, 2));
+	check_unchanged(_metadata, self);
+}
+
+TEST_F(bad, set_mode_all_ones)
+{
+	EXPECT_EQ(EINVAL, vl_set_mode(self->fd, ~0U));
+	check_unchanged(_metadata, self);
+}
+
+/* ZAP ranges. */
+
+TEST_F(bad, zap_unaligned_addr)
+{
+	struct vmalock_zap z;
+
+	EXPECT_EQ(EINVAL, vl_zap(self->fd, (unsigned long)self->map + 8, self->psz, &z));
+	check_unchanged(_metadata, self);
+}
+
+TEST_F(bad, zap_unaligned_len)
+{
+	struct vmalock_zap z;
+
+	EXPECT_EQ(EINVAL, vl_zap(self->fd, (unsigned long)self->map, self->psz + 1, &z));
+	check_unchanged(_metadata, self);
+}
+
+TEST_F(bad, zap_len_0)
+{
+	struct vmalock_zap z;
+
+	EXPECT_EQ(EINVAL, vl_zap(self->fd, (unsigned long)self->map, 0, &z));
+	check_unchanged(_metadata, self);
+}
+
+TEST_F(bad, zap_overflow)
+{
+	struct vmalock_zap z;
+
+	EXPECT_EQ(EINVAL, vl_zap(self->fd, (unsigned long)self->map,
+				 -(unsigned long)self->psz, &z));
+	check_unchanged(_metadata, self);
+}
+
+TEST_F(bad, zap_reserved)
+{
+	struct vmalock_zap z = {
+		.size = sizeof(z), .reserved = 1,
+		.addr = (unsigned long)self->map, .len = self->len,
+	};
+
+	EXPECT_EQ(EINVAL, vl_ioctl(self->fd, VMALOCK_IOC_ZAP, &z));
+	check_unchanged(_metadata, self);
+}
+
+TEST_F(bad, zap_foreign_file)
+{
+	int fd2 = open(variant->dev, O_RDWR);
+	struct vmalock_info info;
+	struct vmalock_zap z;
+	char *p;
+
+	ASSERT_LE(0, fd2);
+	p = mmap(NULL, self->len, PROT_READ, MAP_SHARED, fd2, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	snap(self);
+	EXPECT_EQ(EINVAL, vl_zap(self->fd, (unsigned long)p, self->len, &z));
+	check_unchanged(_metadata, self);
+	ASSERT_EQ(0, vl_info(fd2, &info));
+	EXPECT_EQ(0, info.generation);
+	munmap(p, self->len);
+	close(fd2);
+}
+
+TEST_F(bad, zap_by_file_without_mapping)
+{
+	int fd2 = open(variant->dev, O_RDWR);
+	struct vmalock_zap z;
+
+	ASSERT_LE(0, fd2);
+	EXPECT_EQ(EINVAL, vl_zap(fd2, (unsigned long)self->map, self->len, &z));
+	close(fd2);
+	check_unchanged(_metadata, self);
+}
+
+TEST_F(bad, zap_anonymous)
+{
+	char *a = mmap(NULL, self->psz, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct vmalock_zap z;
+
+	ASSERT_NE(MAP_FAILED, a);
+	EXPECT_EQ(EINVAL, vl_zap(self->fd, (unsigned long)a, self->psz, &z));
+	check_unchanged(_metadata, self);
+	munmap(a, self->psz);
+}
+
+TEST_F(bad, zap_unmapped)
+{
+	struct vmalock_zap z;
+
+	EXPECT_EQ(EINVAL, vl_zap(self->fd, (unsigned long)unmapped_page(self->psz),
+				 self->psz, &z));
+	check_unchanged(_metadata, self);
+}
+
+TEST_F(bad, zap_kernel_range)
+{
+	struct vmalock_zap z;
+
+	EXPECT_EQ(EINVAL, vl_zap(self->fd, KERNEL_ADDR, self->psz, &z));
+	check_unchanged(_metadata, self);
+}
+
+/* LOOKUP addresses. */
+
+TEST_F(bad, lookup_null_addr)
+{
+	struct vmalock_lookup l;
+
+	EXPECT_EQ(ENOENT, vl_lookup(self->fd, 0, &l));
+	check_unchanged(_metadata, self);
+}
+
+TEST_F(bad, lookup_stack_addr)
+{
+	struct vmalock_lookup l;
+
+	EXPECT_EQ(EINVAL, vl_lookup(self->fd, (unsigned long)&l, &l));
+	check_unchanged(_metadata, self);
+}
+
+TEST_F(bad, lookup_kernel_addr)
+{
+	struct vmalock_lookup l;
+
+	EXPECT_EQ(ENOENT, vl_lookup(self->fd, KERNEL_ADDR, &l));
+	check_unchanged(_metadata, self);
+}
+
+TEST_F(bad, lookup_unmapped)
+{
+	struct vmalock_lookup l;
+
+	EXPECT_EQ(ENOENT, vl_lookup(self->fd, (unsigned long)unmapped_page(self->psz), &l));
+	check_unchanged(_metadata, self);
+}
+
+TEST_F(bad, lookup_anonymous)
+{
+	char *a = mmap(NULL, self->psz, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct vmalock_lookup l;
+
+	ASSERT_NE(MAP_FAILED, a);
+	EXPECT_EQ(EINVAL, vl_lookup(self->fd, (unsigned long)a, &l));
+	check_unchanged(_metadata, self);
+	munmap(a, self->psz);
+}
+
+TEST_F(bad, lookup_foreign_file)
+{
+	int fd2 = open(variant->dev, O_RDWR);
+	struct vmalock_lookup l;
+	char *p;
+
+	ASSERT_LE(0, fd2);
+	p = mmap(NULL, self->psz, PROT_READ, MAP_SHARED, fd2, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	EXPECT_EQ(EINVAL, vl_lookup(self->fd, (unsigned long)p, &l));
+	check_unchanged(_metadata, self);
+	munmap(p, self->psz);
+	close(fd2);
+}
+
+/* Statistics scopes. */
+
+TEST_F(bad, stats_scope_2)
+{
+	struct vmalock_stats s;
+
+	EXPECT_EQ(EINVAL, vl_stats(self->fd, 2, &s));
+	check_unchanged(_metadata, self);
+}
+
+TEST_F(bad, stats_scope_all_ones)
+{
+	struct vmalock_stats s;
+
+	EXPECT_EQ(EINVAL, vl_stats(self->fd, ~0U, &s));
+	check_unchanged(_metadata, self);
+}
+
+TEST_F(bad, reset_scope_2)
+{
+	EXPECT_EQ(EINVAL, vl_reset(self->fd, 2));
+	check_unchanged(_metadata, self);
+}
+
+/* mmap. */
+
+TEST_F(bad, mmap_offset_beyond)
+{
+	EXPECT_EQ(EINVAL, mmap_err(NULL, self->psz, PROT_READ, MAP_SHARED, self->fd,
+				   self->len));
+	check_unchanged(_metadata, self);
+}
+
+TEST_F(bad, mmap_length_beyond)
+{
+	EXPECT_EQ(EINVAL, mmap_err(NULL, self->len + self->psz, PROT_READ, MAP_SHARED,
+				   self->fd, 0));
+	check_unchanged(_metadata, self);
+}
+
+TEST_F(bad, mmap_range_beyond)
+{
+	EXPECT_EQ(EINVAL, mmap_err(NULL, 2 * self->psz, PROT_READ, MAP_SHARED, self->fd,
+				   self->len - self->psz));
+	check_unchanged(_metadata, self);
+}
+
+TEST_F(bad, mmap_huge_offset)
+{
+	off_t off = (off_t)(0x7fffffffffffffffULL & ~(self->psz - 1ULL));
+
+	EXPECT_EQ(EINVAL, mmap_err(NULL, self->psz, PROT_READ, MAP_SHARED, self->fd, off));
+	check_unchanged(_metadata, self);
+}
+
+TEST_F(bad, mmap_unaligned_offset)
+{
+	EXPECT_EQ(EINVAL, mmap_err(NULL, self->psz, PROT_READ, MAP_SHARED, self->fd, 8));
+	check_unchanged(_metadata, self);
+}
+
+TEST_F(bad, mmap_length_0)
+{
+	EXPECT_EQ(EINVAL, mmap_err(NULL, 0, PROT_READ, MAP_SHARED, self->fd, 0));
+	check_unchanged(_metadata, self);
+}
+
+TEST_F(bad, mmap_private_writable)
+{
+	EXPECT_EQ(EINVAL, mmap_err(NULL, self->psz, PROT_READ | PROT_WRITE, MAP_PRIVATE,
+				   self->fd, 0));
+	check_unchanged(_metadata, self);
+}
+
+TEST_F(bad, mmap_shared_writable_on_read_only_fd)
+{
+	int ro = open(variant->dev, O_RDONLY);
+
+	ASSERT_LE(0, ro);
+	EXPECT_EQ(EACCES, mmap_err(NULL, self->psz, PROT_READ | PROT_WRITE, MAP_SHARED,
+				   ro, 0));
+	close(ro);
+	check_unchanged(_metadata, self);
+}
+
+/* mprotect, mremap and madvise on a mapping of the file. */
+
+TEST_F(bad, mprotect_write_on_private_read_only)
+{
+	char *p = mmap(NULL, self->psz, PROT_READ, MAP_PRIVATE, self->fd, 0);
+
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_EQ(0, vl_index(p));
+	snap(self);
+	EXPECT_EQ(-1, mprotect(p, self->psz, PROT_READ | PROT_WRITE));
+	EXPECT_EQ(EACCES, errno);
+	EXPECT_EQ(0, vl_index(p));
+	check_unchanged(_metadata, self);
+	munmap(p, self->psz);
+}
+
+TEST_F(bad, mremap_grow_in_place)
+{
+	EXPECT_EQ(EFAULT, mremap_err(self->map, self->len, self->len + self->psz, 0));
+	check_unchanged(_metadata, self);
+}
+
+TEST_F(bad, mremap_grow_maymove)
+{
+	EXPECT_EQ(EFAULT, mremap_err(self->map, self->len, 2 * self->len, MREMAP_MAYMOVE));
+	check_unchanged(_metadata, self);
+}
+
+TEST_F(bad, mremap_duplicate)
+{
+	/* old_len 0 asks for a second mapping of the same pages. */
+	EXPECT_EQ(EFAULT, mremap_err(self->map, 0, self->psz, MREMAP_MAYMOVE));
+	check_unchanged(_metadata, self);
+}
+
+TEST_F(bad, mremap_dontunmap)
+{
+	EXPECT_EQ(EINVAL, mremap_err(self->map, self->len, self->len,
+				     MREMAP_MAYMOVE | MREMAP_DONTUNMAP));
+	check_unchanged(_metadata, self);
+}
+
+TEST_F(bad, mremap_across_vma_end)
+{
+	char *dst = mmap(NULL, self->len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	/* MREMAP_FIXED: a same-size remap in place succeeds without a look. */
+	ASSERT_NE(MAP_FAILED, dst);
+	EXPECT_EQ(MAP_FAILED, mremap(self->map + self->psz, self->len, self->len,
+				     MREMAP_MAYMOVE | MREMAP_FIXED, dst));
 	EXPECT_EQ(EFAULT, errno);
-	EXPECT_EQ(0, munmap(p, self->psz));
+	check_unchanged(_metadata, self);
+	munmap(dst, self->len);
+}
+
+TEST_F(bad, mremap_unaligned)
+{
+	EXPECT_EQ(EINVAL, mremap_err(self->map + 8, self->psz, self->psz, MREMAP_MAYMOVE));
+	check_unchanged(_metadata, self);
+}
+
+TEST_F(bad, madvise_bad_advice)
+{
+	if (!vl_have_madvise())
+		SKIP(return, NO_MADVISE);
+	EXPECT_EQ(-1, madvise(self->map, self->len, 12345));
+	EXPECT_EQ(EINVAL, errno);
+	check_unchanged(_metadata, self);
+}
+
+TEST_F(bad, madvise_free_file_mapping)
+{
+	if (!vl_have_madvise())
+		SKIP(return, NO_MADVISE);
+	EXPECT_EQ(-1, madvise(self->map, self->len, MADV_FREE));
+	EXPECT_EQ(EINVAL, errno);
+	check_unchanged(_metadata, self);
+}
+
+TEST_F(bad, madvise_unaligned)
+{
+	if (!vl_have_madvise())
+		SKIP(return, NO_MADVISE);
+	EXPECT_EQ(-1, madvise(self->map + 8, self->psz, MADV_DONTNEED));
+	EXPECT_EQ(EINVAL, errno);
+	check_unchanged(_metadata, self);
+}
+
+TEST_F(bad, madvise_remove)
+{
+	if (!vl_have_madvise())
+		SKIP(return, NO_MADVISE);
+	/* Punching a hole needs a regular file or block device. */
+	EXPECT_EQ(-1, madvise(self->map, self->psz, MADV_REMOVE));
+	EXPECT_EQ(ENODEV, errno);
+	check_unchanged(_metadata, self);
 }
 
 TEST_HARNESS_MAIN
