@@ -44,9 +44,10 @@ for arch in "${arches[@]}"; do
 	x86_64) cc=gcc ;;
 	arm64) cc=aarch64-linux-gnu-gcc ;;
 	esac
+	# From the kernel tree the series is checked out in (it includes ../kselftest.h).
 	$cc -static -O2 -Wall -pthread -I"$REPO/samples/vmalock" -isystem "$B/usr/include" \
 		-o "$payload/bin/vmalock_bench" \
-		"$REPO/tools/testing/selftests/vmalock/vmalock_bench.c" ||
+		"$src/tools/testing/selftests/vmalock/vmalock_bench.c" ||
 		die "vmalock_bench build failed for $arch"
 	cat > "$payload/plan.sh" <<EOF
 #!/bin/sh

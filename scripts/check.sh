@@ -103,6 +103,7 @@ for arch in "${arches[@]}"; do
 	fi
 	gate "$arch/selftest-build" make -C "$src/tools/testing/selftests/vmalock" \
 		OUTPUT="$payload/bin" CC="${cc[*]}" KHDR_INCLUDES="-isystem $B/usr/include"
+	gate "$arch/peer-build" "$REPO/scripts/peer-suite.sh" "$arch" "$payload/bin/peer"
 	cp "$REPO/tests/vm/plan.sh" "$payload/plan.sh"
 
 	phase "vm $arch"
