@@ -90,7 +90,8 @@ cmd+="; echo \"RVL-PLAN-END rc=\$rc\""
 
 vng=(vng --verbose --disable-kvm --disable-microvm --force-9p --cpus 2 --memory 2G
      --cwd "$payload" --run "$image")
-[ -n "${RVL_CMDLINE:-}" ] && vng+=(--append "$RVL_CMDLINE")
+# no5lvl: as run-vm.sh's la57=off (KASAN and 5-level paging at boot, -cpu max).
+vng+=(--append "no5lvl ${RVL_CMDLINE:-}")
 
 echo "vng $arch-$flavor: booting $(basename "$image") under TCG (timeout ${RVL_VM_TIMEOUT:-900}s)"
 start=$(date +%s)
