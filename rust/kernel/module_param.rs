@@ -160,7 +160,7 @@ pub const fn concat<const N: usize>(prefix: &[u8], parts: &[&str]) -> [u8; N] {
 ///
 /// # Examples
 ///
-/// ```ignore
+/// ```
 /// kernel::module_param! {
 ///     /// Upper bound of a buffer, in pages.
 ///     static MAX_PAGES: u32 = 4096;
@@ -171,6 +171,9 @@ pub const fn concat<const N: usize>(prefix: &[u8], parts: &[&str]) -> [u8; N] {
 /// fn max_pages() -> usize {
 ///     MAX_PAGES.get() as usize
 /// }
+///
+/// // Nothing on the command line sets `rust_doctests_kernel.max_pages`.
+/// assert_eq!(max_pages(), 4096);
 /// ```
 // `crate` is meant: `__LOG_PREFIX` is defined in the calling crate by its `module!`.
 #[allow(clippy::crate_in_macro_def)]
