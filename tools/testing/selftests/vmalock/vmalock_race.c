@@ -571,7 +571,7 @@ FIXTURE_SETUP(race)
 	R.madvise = vl_have_madvise();
 	if (!R.madvise)
 		TH_LOG("no madvise() (CONFIG_ADVISE_SYSCALLS=n): pages fault again after ZAP");
-	R.seed = vl_env("VMALOCK_SEED", time(NULL) ^ getpid());
+	R.seed = vl_seed();
 	TH_LOG("seed %llu (VMALOCK_SEED), %lu ms (VMALOCK_RACE_MS)",
 	       (unsigned long long)R.seed, vl_env("VMALOCK_RACE_MS", 3000));
 	self->sh = mmap(NULL, sizeof(*self->sh), PROT_READ | PROT_WRITE,

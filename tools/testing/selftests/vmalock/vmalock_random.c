@@ -687,7 +687,7 @@ FIXTURE_TEARDOWN(random)
 TEST_F_TIMEOUT(random, ops, 900)
 {
 	unsigned long nr = vl_env("VMALOCK_RANDOM_OPS", 100000), forks = 0;
-	__u64 seed = vl_env("VMALOCK_SEED", time(NULL) ^ (getpid() << 16));
+	__u64 seed = vl_seed();
 	int total = 0, err = 0;
 	struct timespec t0, t1;
 	char line[512];

@@ -11,8 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "vmalock.h"
@@ -158,6 +160,19 @@ static inline unsigned long vl_env(const char *name, unsigned long def)
 		return def;
 	v = strtoul(s, &end, 0);
 	return *end ? def : v;
+}
+
+/*
+ * The seed of a run: VMALOCK_SEED if set, else fresh randomness (guests
+ * without an RTC boot at the same time with the same pids every run).
+ */
+static inline __u64 vl_seed(void)
+{
+	__u64 seed;
+
+	if (getrandom(&seed, sizeof(seed), GRND_INSECURE) != sizeof(seed))
+		seed = time(NULL) ^ ((__u64)getpid() << 16);
+	return vl_env("VMALOCK_SEED", seed);
 }
 
 /* Whether madvise() exists (CONFIG_ADVISE_SYSCALLS): a no-op call succeeds. */
