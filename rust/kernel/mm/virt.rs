@@ -161,6 +161,11 @@ impl VmaRef {
     ///
     /// VMAs are reused while RCU readers still see them: this re-identifies the VMA by its
     /// operations rather than by its address.
+    ///
+    /// `T`'s VMAs are recognised by the address of `T`'s `vm_operations_struct`. Were the
+    /// compiler to emit a second copy of that table (Kbuild builds each crate as one codegen
+    /// unit, so it does not), this would return `None` for some of `T`'s VMAs; it never returns
+    /// another type's data, since the tables of different types hold different functions.
     pub fn vm_data<T: VmOperations>(&self) -> Option<ArcBorrow<'_, T::Data>> {
         // SAFETY: By the type invariants the VMA is valid and stable.
         let (ops, data) = unsafe { ((*self.as_ptr()).vm_ops, (*self.as_ptr()).vm_private_data) };
