@@ -14,6 +14,7 @@
 # RVL_KERNEL_IMAGE (a kernel image other than the build directory's).
 
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/guest-log.sh"
 
 arch=${1:?arch}
 flavor=${2:?flavor}
@@ -44,7 +45,7 @@ esac
 # The initramfs. /dev/console comes from the kernel's built-in default cpio.
 rm -rf "$vm"
 root=$vm/root
-mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,lib/modules-rvl,bin-rvl} "$vm/tap"
+mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,lib/modules-rvl,bin-rvl}
 cp "$busybox" "$root/bin/busybox"
 ln -s busybox "$root/bin/sh"
 [ -d "$payload/modules" ] && find "$payload/modules" -name '*.ko' -exec cp {} "$root/lib/modules-rvl/" \;
@@ -80,53 +81,12 @@ secs=$(( $(date +%s) - start ))
 touch "$log"
 sed -i 's/\r$//' "$log"
 
-# KUnit: from the first timestamped "KTAP version" to the top-level last test.
-awk '{ l = $0; ts = sub(/^\[ *[0-9]+\.[0-9]+\] /, "", l) }
-ts && !on && l ~ /^K?TAP version/ { on = 1 }
-on && ts && l ~ /^( *(K?TAP version|[0-9]+\.\.[0-9]+|(not )?ok [0-9]|#)|    )/ {
-	print l
-	if (l ~ /^1\.\.[0-9]+$/) n = substr(l, 4) + 0
-	if (n && l ~ /^(not )?ok [0-9]+/) { sub(/^not /, "", l); split(l, f, " "); if (f[2] == n) exit }
-}' "$log" > "$vm/kunit.ktap"
+split_guest_log "$vm" "$log"
 
-# The plan's TAP sections; printk lines that interleave are dropped.
-awk -v dir="$vm/tap" '
-/^RVL-TAP-BEGIN [A-Za-z0-9_.-]+$/ { out = dir "/" $2 ".tap"; printf "" > out; next }
-/^RVL-TAP-END / { if (out) close(out); out = ""; next }
-out && !/^\[ *[0-9]+\.[0-9]+\] / { print > out }' "$log"
-
-# The splat gate. Benign boot lines that match a pattern go in $benign.
-patterns=('BUG:' 'WARNING:' 'Oops' 'KASAN' 'UBSAN' 'possible circular locking'
-	'inconsistent lock state' 'suspicious RCU usage' 'possible recursive locking'
-	'lock held when returning' 'bad unlock balance' 'INFO: task .* blocked'
-	'Kernel panic' 'rcu_sched self-detected stall' 'rcu: INFO: .*stall'
-	'general protection' 'Unable to handle kernel' 'kernel BUG' 'Call Trace:')
-benign='^$'	# none seen on clean x86_64/arm64 test boots
-all=$(IFS='|'; echo "${patterns[*]}")
-fail=0
-hit=$(grep -anE "$all" "$log" | grep -avE "$benign" | head -n 1 || true)
-if [ -n "$hit" ]; then
-	n=${hit%%:*}
-	for p in "${patterns[@]}"; do
-		grep -qE -- "$p" <<<"${hit#*:}" && break
-	done
-	echo "vm $arch-$flavor: FAIL: kernel splat matching '$p' at console.log:$n"
-	echo "---- console.log lines $(( n > 30 ? n - 30 : 1 ))-$(( n + 40 ))"
-	sed -n "$(( n > 30 ? n - 30 : 1 )),$(( n + 40 ))p" "$log"
-	fail=1
-fi
-# Not anchored: the plan's last line may lack a newline.
-end=$(grep -ao 'RVL-PLAN-END rc=[0-9]*' "$log" | tail -n 1 || true)
-if [ -z "$end" ]; then
-	[ $rc = 124 ] && why="timed out after ${secs}s" || why="QEMU exited $rc"
-	echo "vm $arch-$flavor: FAIL: no RVL-PLAN-END ($why)"
-	cat "$vm/qemu.err"
-	fail=1
-elif [ "${end#*rc=}" != 0 ]; then
-	echo "vm $arch-$flavor: FAIL: plan failed rc=${end#*rc=}"
-	fail=1
-fi
-if [ $fail = 1 ]; then
+# Benign boot lines that match a splat pattern: none seen on clean x86_64 and
+# arm64 test boots.
+[ $rc = 124 ] && why="timed out after ${secs}s" || why="QEMU exited $rc"
+if ! guest_gate "vm $arch-$flavor" "$log" '^$' "$why" "$vm/qemu.err"; then
 	echo "---- last 30 lines of $log"
 	tail -n 30 "$log"
 	exit 1

@@ -29,6 +29,7 @@
 # $RVL_CACHE/tools/vng-venv).
 
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/guest-log.sh"
 
 VNG_VERSION=1.42
 arch=x86_64
@@ -104,22 +105,7 @@ timeout -k 10 "${RVL_VM_TIMEOUT:-900}" "${vng[@]}" -- "$cmd" </dev/null 2>&1 |
 secs=$(( $(date +%s) - start ))
 sed -i 's/\r$//' "$log"
 
-# KUnit: from the first timestamped "KTAP version" to the top-level last test.
-awk '{ l = $0; ts = sub(/^\[ *[0-9]+\.[0-9]+\] /, "", l) }
-ts && !on && l ~ /^K?TAP version/ { on = 1 }
-on && ts && l ~ /^( *(K?TAP version|[0-9]+\.\.[0-9]+|(not )?ok [0-9]|#)|    )/ {
-	print l
-	if (l ~ /^1\.\.[0-9]+$/) n = substr(l, 4) + 0
-	if (n && l ~ /^(not )?ok [0-9]+/) { sub(/^not /, "", l); split(l, f, " "); if (f[2] == n) exit }
-}' "$log" > "$vm/kunit.ktap"
-
-# The plan's TAP sections; printk lines that interleave are dropped.
-rm -rf "$vm/tap"
-mkdir -p "$vm/tap"
-awk -v dir="$vm/tap" '
-/^RVL-TAP-BEGIN [A-Za-z0-9_.-]+$/ { out = dir "/" $2 ".tap"; printf "" > out; next }
-/^RVL-TAP-END / { if (out) close(out); out = ""; next }
-out && !/^\[ *[0-9]+\.[0-9]+\] / { print > out }' "$log"
+split_guest_log "$vm" "$log"
 
 for t in "$vm"/tap/*.tap; do
 	[ -e "$t" ] || continue
@@ -127,38 +113,11 @@ for t in "$vm"/tap/*.tap; do
 	cat "$t"
 done
 
-# The splat gate, as in run-vm.sh.
-patterns=('BUG:' 'WARNING:' 'Oops' 'KASAN' 'UBSAN' 'possible circular locking'
-	'inconsistent lock state' 'suspicious RCU usage' 'possible recursive locking'
-	'lock held when returning' 'bad unlock balance' 'INFO: task .* blocked'
-	'Kernel panic' 'rcu_sched self-detected stall' 'rcu: INFO: .*stall'
-	'general protection' 'Unable to handle kernel' 'kernel BUG' 'Call Trace:')
 # The guest init logs to the kernel log too, e.g. "WARNING: failed to run: ..."
 # for a tool the host lacks: not a kernel splat.
-benign='(virtme-ng-init|virtme-init): '
-all=$(IFS='|'; echo "${patterns[*]}")
+[ "$rc" = 124 ] && why="timed out after ${secs}s" || why="vng exited $rc"
 fail=0
-hit=$(grep -anE "$all" "$log" | grep -avE "$benign" | head -n 1 || true)
-if [ -n "$hit" ]; then
-	n=${hit%%:*}
-	for p in "${patterns[@]}"; do
-		grep -qE -- "$p" <<<"${hit#*:}" && break
-	done
-	echo "vng $arch-$flavor: FAIL: kernel splat matching '$p' at console.log:$n"
-	echo "---- console.log lines $(( n > 30 ? n - 30 : 1 ))-$(( n + 40 ))"
-	sed -n "$(( n > 30 ? n - 30 : 1 )),$(( n + 40 ))p" "$log"
-	fail=1
-fi
-# Not anchored: the plan's last line may lack a newline.
-end=$(grep -ao 'RVL-PLAN-END rc=[0-9]*' "$log" | tail -n 1 || true)
-if [ -z "$end" ]; then
-	[ "$rc" = 124 ] && why="timed out after ${secs}s" || why="vng exited $rc"
-	echo "vng $arch-$flavor: FAIL: no RVL-PLAN-END ($why)"
-	fail=1
-elif [ "${end#*rc=}" != 0 ]; then
-	echo "vng $arch-$flavor: FAIL: plan failed rc=${end#*rc=}"
-	fail=1
-fi
+guest_gate "vng $arch-$flavor" "$log" '(virtme-ng-init|virtme-init): ' "$why" || fail=1
 if ! ls "$vm"/tap/*.tap >/dev/null 2>&1; then
 	echo "vng $arch-$flavor: FAIL: the plan printed no TAP"
 	fail=1
