@@ -322,15 +322,28 @@ static long vmalock_set_size(struct vmalock_file *vf, u64 __user *argp)
 	return ret;
 }
 
+/*
+ * Reads an ioctl argument. Every one starts with its own size (a __u32,
+ * see vmalock.h), which must be the size this module knows.
+ */
+static int vmalock_get_arg(void *arg, const void __user *argp, u32 size)
+{
+	if (copy_from_user(arg, argp, size))
+		return -EFAULT;
+	if (*(u32 *)arg != size)
+		return -EINVAL;
+	return 0;
+}
+
 static long vmalock_get_info(struct vmalock_file *vf,
 			     struct vmalock_info __user *argp)
 {
 	struct vmalock_info info;
+	int ret;
 
-	if (copy_from_user(&info, argp, sizeof(info)))
-		return -EFAULT;
-	if (info.size != sizeof(info))
-		return -EINVAL;
+	ret = vmalock_get_arg(&info, argp, sizeof(info));
+	if (ret)
+		return ret;
 	/*
 	 * Not held across the copy to user space, which may fault and take the
 	 * mmap lock (mmap takes this mutex under the mmap lock).
@@ -372,12 +385,11 @@ static long vmalock_lookup(struct vmalock_file *vf, struct file *file,
 	struct mm_struct *mm = current->mm;
 	struct vmalock_lookup req;
 	struct vm_area_struct *vma;
-	long ret = 0;
+	long ret;
 
-	if (copy_from_user(&req, argp, sizeof(req)))
-		return -EFAULT;
-	if (req.size != sizeof(req))
-		return -EINVAL;
+	ret = vmalock_get_arg(&req, argp, sizeof(req));
+	if (ret)
+		return ret;
 	/* Fail before changing anything if the result cannot be written. */
 	if (copy_to_user(argp, &req, sizeof(req)))
 		return -EFAULT;
@@ -462,11 +474,11 @@ static long vmalock_zap(struct vmalock_file *vf, struct file *file,
 	struct vmalock_zap req;
 	u64 generation = 0;
 	u64 vmas;
+	int ret;
 
-	if (copy_from_user(&req, argp, sizeof(req)))
-		return -EFAULT;
-	if (req.size != sizeof(req))
-		return -EINVAL;
+	ret = vmalock_get_arg(&req, argp, sizeof(req));
+	if (ret)
+		return ret;
 	/* Fail before changing anything if the result cannot be written. */
 	if (copy_to_user(argp, &req, sizeof(req)))
 		return -EFAULT;
@@ -513,11 +525,11 @@ static long vmalock_get_stats(struct vmalock_file *vf,
 {
 	struct vmalock_counters *cnt;
 	struct vmalock_stats st;
+	int ret;
 
-	if (copy_from_user(&st, argp, sizeof(st)))
-		return -EFAULT;
-	if (st.size != sizeof(st))
-		return -EINVAL;
+	ret = vmalock_get_arg(&st, argp, sizeof(st));
+	if (ret)
+		return ret;
 	cnt = vmalock_scope(vf, st.scope);
 	if (!cnt)
 		return -EINVAL;
