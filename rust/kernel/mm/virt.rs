@@ -210,8 +210,8 @@ impl VmaRef {
 ///
 /// # Invariants
 ///
-/// The [`VmaRef`] invariants hold, and `VM_MIXEDMAP` is set (so `VM_PFNMAP` is not set, and
-/// `vm_insert_page` neither changes the flags nor needs the mmap write lock).
+/// The [`VmaRef`] invariants hold, and `VM_MIXEDMAP` is set (so `vm_insert_page` neither changes
+/// the flags nor needs the mmap write lock, and reaches none of its `BUG_ON`s).
 #[repr(transparent)]
 pub struct VmaMixedMap {
     vma: VmaRef,
@@ -397,6 +397,11 @@ impl VmaNew {
     /// Every VMA split or duplicated from this one takes its own reference to `data` (`open`),
     /// and each drops it when unmapped (`close`). Returns `EBUSY`, changing nothing, if
     /// operations or private data were already installed.
+    ///
+    /// Call it last in `mmap`: if `mmap` fails afterwards, the core replaces the operations
+    /// (`mmap_file()`) and frees the VMA without calling `close`, leaking this VMA's reference
+    /// to `data`. Without `VM_MIXEDMAP`, `VM_IO` or `VM_DONTEXPAND`, a VMA whose flags `mmap`
+    /// changed may likewise be merged into its neighbour and freed without `close`.
     pub fn set_vm_ops<T: VmOperations>(&self, data: Arc<T::Data>) -> Result {
         if self.has_vm_ops() {
             return Err(EBUSY);
