@@ -85,16 +85,6 @@ void rust_helper_mmap_write_downgrade(struct mm_struct *mm)
 	mmap_write_downgrade(mm);
 }
 
-void rust_helper_mmap_assert_locked(struct mm_struct *mm)
-{
-	mmap_assert_locked(mm);
-}
-
-void rust_helper_mmap_assert_write_locked(struct mm_struct *mm)
-{
-	mmap_assert_write_locked(mm);
-}
-
 struct vm_area_struct *rust_helper_vma_lookup(struct mm_struct *mm,
 					      unsigned long addr)
 {
@@ -121,11 +111,6 @@ void rust_helper_vma_end_read(struct vm_area_struct *vma)
 void rust_helper_vma_start_write(struct vm_area_struct *vma)
 {
 	vma_start_write(vma);
-}
-
-void rust_helper_vma_assert_locked(struct vm_area_struct *vma)
-{
-	vma_assert_locked(vma);
 }
 
 void rust_helper_vma_assert_write_locked(struct vm_area_struct *vma)
