@@ -16,6 +16,16 @@ export PATH="$TOOLS/bin:$PATH" LIBCLANG_PATH=/usr/lib/llvm$LLVM_SUFFIX/lib
 KMAKE=(make LLVM=$LLVM_SUFFIX RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc
        HOSTRUSTC=/usr/bin/rustc BINDGEN=bindgen CLIPPY_DRIVER=/usr/bin/clippy-driver)
 
+# The cargo that builds bindgen-cli: Debian's (cargo-web), else the one in PATH
+# (a machine with Debian's rustup package cannot have cargo-web).
+cargo_bin() {
+	if [ -x /usr/bin/cargo ]; then
+		echo /usr/bin/cargo
+	else
+		command -v cargo || die "no cargo: install cargo-web"
+	fi
+}
+
 # Kernel version of Debian's linux-source-6.12 (e.g. 6.12.117).
 kernel_version() {
 	local tarball=/usr/src/linux-source-6.12.tar.xz

@@ -27,6 +27,13 @@ apt_install() {
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@"
 }
 
+# cargo-web's /usr/bin/cargo matches rustc-web and builds bindgen-cli. It
+# conflicts with Debian's rustup package: a machine with that keeps its
+# rustup cargo, which cargo_bin() then picks from PATH.
+if ! dpkg-query -W -f='${Status}' rustup 2>/dev/null | grep -q 'install ok installed'; then
+	PACKAGES+=(cargo-web)
+fi
+
 phase "packages"
 mapfile -t missing < <(missing_packages)
 if [ ${#missing[@]} -gt 0 ]; then
@@ -39,7 +46,7 @@ fi
 
 phase "bindgen-cli $BINDGEN_VERSION"
 if ! "$TOOLS/bin/bindgen" --version 2>/dev/null | grep -q "$BINDGEN_VERSION"; then
-	cargo install --locked --version "$BINDGEN_VERSION" --root "$TOOLS" bindgen-cli
+	"$(cargo_bin)" install --locked --version "$BINDGEN_VERSION" --root "$TOOLS" bindgen-cli
 fi
 
 phase "arm64 busybox"
