@@ -1,16 +1,18 @@
 # SPDX-License-Identifier: GPL-2.0
 #
-# Convenience targets. The module itself is built by Kbuild:
-#   make -C <kernel build dir> M=$PWD
-# which reads ./Kbuild, not this file.
+# Convenience targets; see README.md. TREE=7.3 picks the other kernel tree
+# for demo, bench and vng (6.12 by default); check runs both. The sample
+# modules are built out of tree from ./Kbuild, with the sources as the
+# tree's series has them (scripts/lib.sh: stage_modules).
 
 .PHONY: setup patches check demo bench vng clean
 
 setup:
 	scripts/setup.sh
 
-patches: setup
-	scripts/series.sh
+# Both trees' series, each with its cover letter, in out/patches/<tree>/.
+patches:
+	for t in 6.12 7.3; do TREE=$$t scripts/setup.sh && TREE=$$t scripts/series.sh || exit 1; done
 
 check:
 	scripts/check.sh

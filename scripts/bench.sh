@@ -4,7 +4,7 @@
 # bench.sh [arch...]: make bench. Builds the series into the "base" kernel
 # (no lock or memory debugging, which would dominate the numbers), both
 # sample modules and vmalock_bench, runs the benchmark in one VM per arch
-# (QEMU TCG, -smp 2) and writes, per arch, $OUT/bench/<arch>/: bench.json
+# (QEMU TCG, -smp 2) and writes, per arch, $OUT/bench/<tree>/<arch>/: bench.json
 # (every sample), bench.txt (the program's summary), table.md and plot.png;
 # prints the ratio tables.
 #
@@ -25,18 +25,15 @@ for arch in "${arches[@]}"; do
 	karch=$(kernel_arch "$arch")
 	"$REPO/scripts/build-kernel.sh" "$arch" base
 	B=$(build_dir "$arch" base)
-	dir=$OUT/bench/$arch
+	dir=$OUT/bench/$TREE/$arch
 	payload=$dir/payload
 	rm -rf "$dir"
 	mkdir -p "$payload/modules" "$payload/bin"
 
 	phase "bench $arch: modules and program"
-	# Build the modules from a copy, so the repo keeps its test-kernel objects.
-	mod=$OUT/modbuild/$arch-base
-	mkdir -p "$mod"
-	rsync -a --delete --include='*/' --include='Kbuild' --include='*.rs' \
-		--include='*.c' --include='*.h' --include='Makefile' --exclude='*' \
-		--prune-empty-dirs "$REPO/Kbuild" "$REPO/samples" "$mod/"
+	# The base kernel gets its own copy of the module sources.
+	mod=$OUT/modules/$TREE/$arch-base
+	stage_modules "$mod"
 	"${KMAKE[@]}" ARCH="$karch" -C "$B" M="$mod" modules >"$dir/modules.log" 2>&1 ||
 		{ tail -n 30 "$dir/modules.log"; die "module build failed for $arch"; }
 	cp "$mod/samples/rust/rust_vmalock.ko" "$mod/samples/vmalock/c_vmalock.ko" "$payload/modules/"
@@ -77,7 +74,7 @@ done
 phase_end
 
 for dir in "${reports[@]}"; do
-	echo "== $(basename "$dir") (QEMU TCG, -smp 2, base kernel $(kernel_version) + series)"
+	echo "== $TREE $(basename "$dir") (QEMU TCG, -smp 2, base kernel $(kernel_version) + series)"
 	cat "$dir/table.txt"
 	echo "   $dir/{bench.json,bench.txt,table.md,plot.png}"
 done

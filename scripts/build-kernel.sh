@@ -3,9 +3,10 @@
 #
 # build-kernel.sh <x86_64|arm64> <base|test|vng>
 #
-# Builds the kernel tree currently checked out in the cache (see series.sh)
-# out of tree, in a build directory per kernel version, arch and flavor. The
-# .config is regenerated only when the fragments change; make does the rest.
+# Builds the kernel tree ($TREE) currently checked out in the cache (see
+# series.sh) out of tree, in a build directory per kernel version, arch and
+# flavor. The .config is regenerated only when the fragments change; make
+# does the rest.
 
 . "$(dirname "$0")/lib.sh"
 
@@ -16,6 +17,8 @@ src=$(src_dir)
 B=$(build_dir "$arch" "$flavor")
 
 frags=("$REPO/configs/base.config" "$REPO/configs/$arch.config")
+# The tree's own options (trees/<tree>/configs/<arch>.config), if any.
+[ -e "$REPO/trees/$TREE/configs/$arch.config" ] && frags+=("$REPO/trees/$TREE/configs/$arch.config")
 case $flavor in
 base) ;;
 test) frags+=("$REPO/configs/debug.config") ;;

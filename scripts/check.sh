@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# check.sh [arch...]: every test of the project. Sets up what is missing,
-# builds the series into the test kernels, lints, boots each arch under QEMU
+# check.sh [arch...]: every test of the project, on each kernel tree
+# (RVL_TREES, default "6.12 7.3"). Sets up what is missing, builds each
+# tree's series into its test kernels, lints, boots each arch under QEMU
 # and collects one result per test case into $OUT/results/summary.tap.
 # Ends with "N passed, N failed"; exits non-zero if anything failed.
 
@@ -10,6 +11,7 @@
 
 arches=("$@")
 [ ${#arches[@]} -gt 0 ] || arches=(x86_64 arm64)
+read -r -a trees <<<"${RVL_TREES:-${TREES[*]}}"
 res=$OUT/results
 rm -rf "$res"
 mkdir -p "$res"
@@ -49,73 +51,85 @@ tap() {
 # Clippy on the kernel crate (our files) and on the module; rebuilds with
 # CLIPPY=1, then restores the normal objects.
 clippy() {
-	local B=$1 out
+	local B=$1 mods=$2 out
 	out=$("${KMAKE[@]}" -C "$src" O="$B" CLIPPY=1 -j"$(nproc)" rust/ 2>&1 &&
-	      "${KMAKE[@]}" -C "$B" M="$REPO" CLIPPY=1 modules 2>&1) || { echo "$out"; return 1; }
+	      "${KMAKE[@]}" -C "$B" M="$mods" CLIPPY=1 modules 2>&1) || { echo "$out"; return 1; }
 	"${KMAKE[@]}" -C "$src" O="$B" -j"$(nproc)" rust/ >/dev/null 2>&1
 	echo "$out"
 	! grep -A8 -E '^(warning|error)' <<<"$out" | grep -qE 'rust/kernel/(mm|miscdevice|fs|module_param)|rust_vmalock'
 }
 
-"$REPO/scripts/setup.sh"
-src=$(src_dir)
-
-phase "series"
-gate series/apply "$REPO/scripts/series.sh"
-cat "$res/series_apply.log" | grep -E "applies|patches" || true
-
-phase "lint"
-C_FILES=(rust/helpers/mm.c samples/vmalock/vmalock.h samples/vmalock/c_vmalock.c
+# Linted once: the project's own C and Rust files, shared by both trees.
+C_FILES=(samples/vmalock/vmalock.h samples/vmalock/c_vmalock.c
+	 $(cd "$REPO" && git ls-files 'trees/*/rust/helpers/*.c')
 	 $(cd "$REPO" && git ls-files 'tools/testing/selftests/vmalock/*.[ch]')
 	 tests/layout/layout_check_c.c tests/layout/layout_check.h)
 RS_FILES=($(cd "$REPO" && git ls-files '*.rs'))
-gate lint/checkpatch-c bash -c "cd '$REPO' && '$src/scripts/checkpatch.pl' --strict --no-tree --terse -f ${C_FILES[*]} |
-	tee /dev/stderr | grep -E '(ERROR|WARNING|CHECK):' && exit 1 || exit 0"
-gate lint/checkpatch-series bash -c "'$src/scripts/checkpatch.pl' --strict --no-tree --terse \
-	--ignore FILE_PATH_CHANGES,SPDX_LICENSE_TAG $OUT/patches/*.patch | tee /dev/stderr |
-	grep -E '(ERROR|WARNING|CHECK):' && exit 1 || exit 0"
-gate lint/rustfmt bash -c "cd '$REPO' && rustfmt --check --edition 2021 \
-	--config-path '$src/.rustfmt.toml' ${RS_FILES[*]}"
 
-for arch in "${arches[@]}"; do
-	karch=$(kernel_arch "$arch")
-	B=$(build_dir "$arch" test)
-	phase "build $arch"
-	gate "$arch/kernel-build" "$REPO/scripts/build-kernel.sh" "$arch" test
-	[ -r "$B/$(kernel_image "$arch")" ] || continue
-	mk=("${KMAKE[@]}" ARCH="$karch" -C "$B")
-	payload=$OUT/payload/$arch
-	rm -rf "$payload"
-	mkdir -p "$payload/modules" "$payload/bin"
-	gate "$arch/module-build-M" "${mk[@]}" M="$REPO" modules
-	gate "$arch/layout-module-build" "${mk[@]}" M="$REPO/tests/layout" modules
-	cp "$REPO/samples/rust/rust_vmalock.ko" "$REPO/samples/vmalock/c_vmalock.ko" \
-		"$REPO/tests/layout/layout_check.ko" "$payload/modules/" || true
-	if [ "$arch" = x86_64 ]; then
-		gate lint/clippy clippy "$B"
-		for d in "$REPO"/tests/compile-fail/*/; do
-			gate "compile-fail/$(basename "$d")" "$REPO/scripts/compile-fail.sh" "$d"
-		done
-		gate "lint/rustdoc" "${KMAKE[@]}" -C "$src" O="$B" -j"$(nproc)" rustdoc
-		cc=(gcc -static)
-	else
-		cc=(aarch64-linux-gnu-gcc -static)
+for TREE in "${trees[@]}"; do
+	export TREE
+	"$REPO/scripts/setup.sh"
+	src=$(src_dir)
+	T=$TREE
+
+	phase "series $T"
+	gate "$T/series/apply" "$REPO/scripts/series.sh"
+	grep -E "applies|patches" "$res/${T//\//_}_series_apply.log" || true
+
+	phase "lint $T"
+	if [ "$TREE" = "${trees[0]}" ]; then
+		gate lint/checkpatch-c bash -c "cd '$REPO' && '$src/scripts/checkpatch.pl' --strict --no-tree --terse -f ${C_FILES[*]} |
+			tee /dev/stderr | grep -E '(ERROR|WARNING|CHECK):' && exit 1 || exit 0"
+		gate lint/rustfmt bash -c "cd '$REPO' && rustfmt --check --edition 2021 \
+			--config-path '$src/.rustfmt.toml' ${RS_FILES[*]}"
 	fi
-	gate "$arch/selftest-build" make -C "$src/tools/testing/selftests/vmalock" \
-		OUTPUT="$payload/bin" CC="${cc[*]}" KHDR_INCLUDES="-isystem $B/usr/include"
-	gate "$arch/peer-build" "$REPO/scripts/peer-suite.sh" "$arch" "$payload/bin/peer"
-	cp "$REPO/tests/vm/plan.sh" "$payload/plan.sh"
+	gate "$T/lint/checkpatch-series" bash -c "'$src/scripts/checkpatch.pl' --strict --no-tree --terse \
+		--ignore FILE_PATH_CHANGES,SPDX_LICENSE_TAG \$(ls $(patches_dir)/*.patch | grep -v /0000-) | tee /dev/stderr |
+		grep -E '(ERROR|WARNING|CHECK):' && exit 1 || exit 0"
 
-	phase "vm $arch"
-	gate "$arch/vm-splat-gate" "$REPO/scripts/run-vm.sh" "$arch" test "$payload"
-	vm=$OUT/vm/$arch-test
-	grep -E "clean|FAIL" "$res/${arch}_vm-splat-gate.log" || true
-	sed -nE 's/^    ((not )?ok [0-9]+ .*)/\1/p' "$vm/kunit.ktap" > "$vm/kunit.leaves"
-	tap "$arch/kunit" "$vm/kunit.leaves"
-	for t in "$vm"/tap/*.tap; do
-		[ -e "$t" ] && tap "$arch/$(basename "$t" .tap)" "$t"
+	for arch in "${arches[@]}"; do
+		karch=$(kernel_arch "$arch")
+		B=$(build_dir "$arch" test)
+		phase "build $T $arch"
+		gate "$T/$arch/kernel-build" "$REPO/scripts/build-kernel.sh" "$arch" test
+		[ -r "$B/$(kernel_image "$arch")" ] || continue
+		mk=("${KMAKE[@]}" ARCH="$karch" -C "$B")
+		payload=$OUT/payload/$T/$arch
+		mods=$OUT/modules/$T/$arch
+		rm -rf "$payload"
+		mkdir -p "$payload/modules" "$payload/bin"
+		stage_modules "$mods"
+		gate "$T/$arch/module-build-M" "${mk[@]}" M="$mods" modules
+		gate "$T/$arch/layout-module-build" "${mk[@]}" M="$mods/tests/layout" modules
+		cp "$mods/samples/rust/rust_vmalock.ko" "$mods/samples/vmalock/c_vmalock.ko" \
+			"$mods/tests/layout/layout_check.ko" "$payload/modules/" || true
+		if [ "$arch" = x86_64 ]; then
+			gate "$T/lint/clippy" clippy "$B" "$mods"
+			for d in "$REPO"/tests/compile-fail/*/; do
+				gate "$T/compile-fail/$(basename "$d")" "$REPO/scripts/compile-fail.sh" "$d"
+			done
+			gate "$T/lint/rustdoc" "${KMAKE[@]}" -C "$src" O="$B" -j"$(nproc)" rustdoc
+			cc=(gcc -static)
+		else
+			cc=(aarch64-linux-gnu-gcc -static)
+		fi
+		gate "$T/$arch/selftest-build" make -C "$src/tools/testing/selftests/vmalock" \
+			OUTPUT="$payload/bin" CC="${cc[*]}" KHDR_INCLUDES="-isystem $B/usr/include"
+		gate "$T/$arch/peer-build" "$REPO/scripts/peer-suite.sh" "$arch" "$payload/bin/peer"
+		cp "$REPO/tests/vm/plan.sh" "$payload/plan.sh"
+
+		phase "vm $T $arch"
+		gate "$T/$arch/vm-splat-gate" "$REPO/scripts/run-vm.sh" "$arch" test "$payload"
+		vm=$OUT/vm/$T/$arch-test
+		grep -E "clean|FAIL" "$res/${T//\//_}_${arch}_vm-splat-gate.log" || true
+		sed -nE 's/^    ((not )?ok [0-9]+ .*)/\1/p' "$vm/kunit.ktap" > "$vm/kunit.leaves"
+		tap "$T/$arch/kunit" "$vm/kunit.leaves"
+		for t in "$vm"/tap/*.tap; do
+			[ -e "$t" ] && tap "$T/$arch/$(basename "$t" .tap)" "$t"
+		done
+		mkdir -p "$res/vm-$T"
+		cp -r "$vm" "$res/vm-$T/$arch"
 	done
-	cp -r "$vm" "$res/vm-$arch"
 done
 phase_end
 

@@ -26,15 +26,63 @@ cargo_bin() {
 	fi
 }
 
-# Kernel version of Debian's linux-source-6.12 (e.g. 6.12.117).
+# Kernel tree: 6.12 (LTS, Debian 12's linux-source-6.12) or 7.3 (the newest
+# stable, linux-source-7.3 from trixie-backports). Every script works on one
+# tree, picked with TREE=; `make check` runs each of them.
+# KSRC=/path/to/linux uses your own tree (a git checkout or an unpacked
+# source at 6.12.y or 7.3.y) instead of Debian's; its version picks the tree.
+TREE=${TREE:-6.12}
+TREES=(6.12 7.3)
+if [ -n "${KSRC:-}" ]; then
+	KSRC=$(cd "$KSRC" && pwd)
+	ksrc_version=$(sed -nE 's/^(VERSION|PATCHLEVEL|SUBLEVEL) = ([0-9]+)$/\2/p' "$KSRC/Makefile" |
+		head -n 3 | paste -sd.)
+	TREE=${ksrc_version%.*}
+	TREES=("$TREE")
+fi
+case $TREE in
+6.12|7.3) ;;
+*) echo "unknown TREE=$TREE (6.12 or 7.3)" >&2; exit 1 ;;
+esac
+
+# Debian's source package of the tree. 6.12 is installed from the machine's
+# own suite; 7.3 is downloaded (never installed) from trixie-backports into
+# the cache by setup.sh, which records its version.
+source_tarball() {
+	case $TREE in
+	6.12) echo /usr/src/linux-source-6.12.tar.xz ;;
+	7.3) echo "$CACHE/debs/linux-source-7.3/usr/src/linux-source-7.3.tar.xz" ;;
+	esac
+}
+source_package_version() {
+	case $TREE in
+	6.12) dpkg-query -W -f='${Version}' linux-source-6.12 2>/dev/null ;;
+	7.3) cat "$CACHE/debs/linux-source-7.3.version" 2>/dev/null ;;
+	esac
+}
+
+# Kernel version of the tree's source package (e.g. 6.12.117, 7.3.4), or of
+# KSRC.
 kernel_version() {
-	local tarball=/usr/src/linux-source-6.12.tar.xz
-	[ -r "$tarball" ] || { echo "linux-source-6.12 is not installed" >&2; return 1; }
-	dpkg-query -W -f='${Version}' linux-source-6.12 | sed 's/-.*//'
+	local v
+	if [ -n "${KSRC:-}" ]; then
+		echo "$ksrc_version"
+		return
+	fi
+	v=$(source_package_version)
+	[ -n "$v" ] && [ -r "$(source_tarball)" ] ||
+		{ echo "linux-source-$TREE is not set up (scripts/setup.sh)" >&2; return 1; }
+	echo "${v%%-*}"
 }
 
 # Pristine tree: a git repository of the unpacked Debian source, tagged.
-src_dir() { echo "$CACHE/src/linux-$(kernel_version)"; }
+src_dir() {
+	if [ -n "${KSRC:-}" ]; then
+		echo "$CACHE/src/ksrc-$(kernel_version)-$(echo "$KSRC" | sha256sum | cut -c1-8)"
+	else
+		echo "$CACHE/src/linux-$(kernel_version)"
+	fi
+}
 vanilla_tag() { echo "v$(kernel_version)-vanilla"; }
 
 kernel_arch() {
@@ -52,8 +100,26 @@ kernel_image() {
 	esac
 }
 
+# Where series.sh writes the tree's patches.
+patches_dir() { echo "$OUT/patches/$TREE"; }
+
+# stage_modules <dir>: the out-of-tree module sources for the tree, for
+# `make M=<dir>`: the sample drivers as the tree's series has them (checked
+# out in the source tree by series.sh) and the layout check module.
+stage_modules() {
+	local dir=$1 src f
+	src=$(src_dir)
+	mkdir -p "$dir/samples/rust" "$dir/samples/vmalock" "$dir/tests"
+	cp "$REPO/Kbuild" "$dir/"
+	for f in samples/rust/rust_vmalock.rs samples/vmalock/c_vmalock.c \
+		 samples/vmalock/vmalock.h samples/vmalock/Makefile; do
+		cmp -s "$src/$f" "$dir/$f" || cp "$src/$f" "$dir/$f"
+	done
+	rsync -a --exclude='*.o' --exclude='*.ko' --exclude='.*' "$REPO/tests/layout" "$dir/tests/"
+}
+
 # Build directory for <arch> <flavor>.
-build_dir() { echo "$CACHE/build/linux-$(kernel_version)/$1-$2"; }
+build_dir() { echo "$CACHE/build/$(basename "$(src_dir)")/$1-$2"; }
 
 _phase_name=
 _phase_start=0

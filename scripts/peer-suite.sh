@@ -29,7 +29,8 @@ mm=$src/tools/testing/selftests/mm
 [ -r "$B/.config" ] || die "no $B/.config"
 
 # One program per line: name, arches, timeout in seconds, the kernel options
-# it needs ("-" if none), then the program and its arguments.
+# it needs ("-" if none; "!OPT": OPT must be off), then the program and its
+# arguments.
 # Included (what each exercises):
 #  map_fixed_noreplace: MAP_FIXED_NOREPLACE against existing VMAs, overlap
 #    and partial overlap, unmap of the result.
@@ -44,6 +45,8 @@ mm=$src/tools/testing/selftests/mm
 #    fork.
 #  mkdirty: write to a R/O private mapping through /proc/self/mem (GUP
 #    FOLL_FORCE write fault); its mbind and userfaultfd cases skip here.
+#    It needs /proc/pid/mem writes without ptrace: PROC_MEM_ALWAYS_FORCE,
+#    6.12's default; 7.3 defaults to PROC_MEM_FORCE_PTRACE.
 #  mrelease_test: process_mrelease() zaps a dying process's pages under
 #    the mmap read lock, racing its exit.
 #  seal_elf: mseal of the binary's own mappings, mprotect refused after.
@@ -70,7 +73,7 @@ mremap_test		x86_64,arm64	90	-	mremap_test
 mremap_dontunmap	x86_64,arm64	30	-	mremap_dontunmap
 mlock2-tests		x86_64,arm64	30	-	mlock2-tests
 mdwe_test		x86_64,arm64	30	-	mdwe_test
-mkdirty			x86_64,arm64	30	-	mkdirty
+mkdirty			x86_64,arm64	30	CONFIG_PROC_MEM_ALWAYS_FORCE	mkdirty
 mrelease_test		x86_64,arm64	30	-	mrelease_test
 seal_elf		x86_64,arm64	30	-	seal_elf
 mseal_test		x86_64,arm64	30	CONFIG_ADVISE_SYSCALLS	mseal_test
@@ -110,17 +113,24 @@ arm64) cc=(aarch64-linux-gnu-gcc) ;;
 esac
 command -v "${cc[0]}" >/dev/null || die "no ${cc[0]} (scripts/setup.sh installs it)"
 cflags=(-static -O2 -Wall -U_FORTIFY_SOURCE -s -isystem "$B/usr/include"
-	-isystem "$src/tools/include/uapi")
+	-isystem "$src/tools/include/uapi" -I "$src/tools/testing/selftests")
+# The THP/hugepage helpers every program links with: thp_settings.c on 6.12,
+# hugepage_settings.c on 7.3.
+settings=$mm/thp_settings.c
+[ -r "$settings" ] || settings=$mm/hugepage_settings.c
 libs=(-lrt -lpthread -lm)
 
-# The programs this arch builds, once each.
-programs=$(table | awk -v a="$arch" '$2 ~ "(^|,)" a "(,|$)" { print $5 }' | sort -u)
+# The programs this arch builds, once each; a program the tree's selftests do
+# not have (7.3 has no seal_elf) is listed as skipped below.
+programs=$(table | awk -v a="$arch" '$2 ~ "(^|,)" a "(,|$)" { print $5 }' | sort -u |
+	while read -r p; do [ -r "$mm/$p.c" ] && echo "$p"; done)
 
 # extra_args <program>: what a program needs besides its .c and vm_util.
 extra_args() {
 	case $1 in
 	uffd-unit-tests) echo "$mm/uffd-common.c" ;;
-	pkey_sighandler_tests) echo "-mxsave" ;;
+	# 7.3 moved the pkey syscall wrappers into pkey_util.c.
+	pkey_sighandler_tests) echo "-mxsave"; [ -r "$mm/pkey_util.c" ] && echo "$mm/pkey_util.c" ;;
 	# Static arm64 binaries put .rodata in the text segment; seal_elf
 	# makes the page of a string R/O (no exec) and would fault on exit.
 	seal_elf) [ "$arch" = arm64 ] && echo "-Wl,-z,separate-code" ;;
@@ -156,7 +166,7 @@ else
 	pids=()
 	for p in $programs; do
 		# shellcheck disable=SC2046 # extra_args is a word list
-		"${cc[@]}" "${cflags[@]}" "$mm/$p.c" "$mm/vm_util.c" "$mm/thp_settings.c" \
+		"${cc[@]}" "${cflags[@]}" "$mm/$p.c" "$mm/vm_util.c" "$settings" \
 			$(extra_args "$p") "${libs[@]}" -o "$cache.tmp/$p" \
 			> "$cache.tmp/$p.log" 2>&1 &
 		pids+=($!)
@@ -192,10 +202,17 @@ cp "$REPO/tests/vm/peer.sh" "$outdir/peer.sh"
 	echo "# peer suite for $arch, built from $src for $B"
 	table | while read -r name arches secs needs prog args; do
 		[[ ,$arches, == *,$arch,* ]] || continue
+		if [ ! -r "$mm/$prog.c" ]; then
+			echo "$name skip not in the $version selftests"
+			continue
+		fi
 		missing=
 		if [ "$needs" != - ]; then
 			for opt in ${needs//,/ }; do
-				grep -qx "$opt=y" "$B/.config" || missing+=" $opt"
+				case $opt in
+				!*) grep -qx "${opt#!}=y" "$B/.config" && missing+=" no ${opt#!}" ;;
+				*) grep -qx "$opt=y" "$B/.config" || missing+=" $opt" ;;
+				esac
 			done
 		fi
 		if [ -n "$missing" ]; then

@@ -10,7 +10,7 @@
 # the boot-time KUnit KTAP and the plan's RVL-TAP sections next to the log.
 #
 # Environment: RVL_VM_TIMEOUT (seconds, default 900), RVL_CMDLINE (extra
-# kernel arguments), RVL_VM_DIR (output directory, default out/vm/<arch>-<flavor>),
+# kernel arguments), RVL_VM_DIR (output directory, default out/vm/<tree>/<arch>-<flavor>),
 # RVL_KERNEL_IMAGE (a kernel image other than the build directory's).
 
 . "$(dirname "$0")/lib.sh"
@@ -24,7 +24,7 @@ kernel_arch "$arch" >/dev/null
 B=$(build_dir "$arch" "$flavor")
 image=${RVL_KERNEL_IMAGE:-$B/$(kernel_image "$arch")}
 [ -r "$image" ] || die "no kernel image $image (run build-kernel.sh $arch $flavor)"
-vm=${RVL_VM_DIR:-$OUT/vm/$arch-$flavor}
+vm=${RVL_VM_DIR:-$OUT/vm/$TREE/$arch-$flavor}
 log=$vm/console.log
 cmdline="panic=-1 rdinit=/init ${RVL_CMDLINE:-}"
 

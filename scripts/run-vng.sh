@@ -24,7 +24,7 @@
 #
 # Environment: RVL_VM_TIMEOUT (seconds, default 900), RVL_CMDLINE (extra
 # kernel arguments), RVL_VM_DIR (output directory, default
-# out/vm/x86_64-vng), RVL_KERNEL_IMAGE (a kernel image other than the build
+# out/vm/<tree>/x86_64-vng), RVL_KERNEL_IMAGE (a kernel image other than the build
 # directory's), RVL_VNG_VENV (virtme-ng virtualenv, default
 # $RVL_CACHE/tools/vng-venv).
 
@@ -38,7 +38,7 @@ B=$(build_dir "$arch" "$flavor")
 src=$(src_dir)
 image=${RVL_KERNEL_IMAGE:-$B/$(kernel_image "$arch")}
 [ -r "$image" ] || die "no kernel image $image (run build-kernel.sh $arch $flavor)"
-vm=${RVL_VM_DIR:-$OUT/vm/$arch-$flavor}
+vm=${RVL_VM_DIR:-$OUT/vm/$TREE/$arch-$flavor}
 # The guest sees host paths as they are: everything it reads must be absolute.
 mkdir -p "$vm"
 vm=$(cd "$vm" && pwd)
@@ -65,10 +65,8 @@ else
 	payload=$vm/payload
 	mods=$vm/modsrc
 	rm -rf "$payload" "$mods"
-	mkdir -p "$payload/modules" "$payload/bin" "$mods"
-	(cd "$REPO" && find Kbuild samples tests/layout -type f \
-		\( -name Kbuild -o -name Makefile -o -name '*.[ch]' -o -name '*.rs' \) \
-		! -name '*.mod.c' -print0 | cpio -pdm0 --quiet "$mods")
+	mkdir -p "$payload/modules" "$payload/bin"
+	stage_modules "$mods"
 	mk=("${KMAKE[@]}" -s ARCH="$(kernel_arch "$arch")" -C "$B")
 	"${mk[@]}" M="$mods" modules
 	"${mk[@]}" M="$mods/tests/layout" modules

@@ -8,7 +8,7 @@
 #    series/series (new files copied from the repo, hunks from
 #    series/<patch>.diff) with a fixed date, so unchanged content gives the
 #    same commits and the build tree is not touched.
-# 2. git format-patch into $OUT/patches.
+# 2. git format-patch into $OUT/patches/$TREE, with the cover letter.
 # 3. git am the patches onto the vanilla tag in a second worktree and check
 #    that the result is the same tree.
 # 4. Check out the series in the build tree: git only rewrites files that
@@ -38,38 +38,59 @@ worktree() {
 	git -C "$dir" clean -q -fdx
 }
 
-phase "series: commit"
+# A file under trees/$TREE/ is that tree's own: it overrides the shared path.
+tree_file() {
+	if [ -e "$REPO/trees/$TREE/$1" ]; then echo "$REPO/trees/$TREE/$1"; else echo "$REPO/$1"; fi
+}
+tdir=$REPO/trees/$TREE/series
+
+phase "series: commit ($TREE)"
 worktree "$wt/series"
 while read -r patch files; do
 	case $patch in ''|\#*) continue ;; esac
-	[ -f "$REPO/series/$patch.msg" ] || die "series/$patch.msg missing"
+	msg=$tdir/$patch.msg
+	[ -f "$msg" ] || msg=$REPO/series/$patch.msg
+	[ -f "$msg" ] || die "no commit message for $patch"
 	for f in $files; do
 		mkdir -p "$wt/series/$(dirname "$f")"
-		cp "$REPO/$f" "$wt/series/$f"
+		cp "$(tree_file "$f")" "$wt/series/$f"
 		git -C "$wt/series" add -f "$f"
 	done
-	if [ -f "$REPO/series/$patch.diff" ]; then
-		git -C "$wt/series" apply --index "$REPO/series/$patch.diff" ||
-			die "series/$patch.diff does not apply"
+	if [ -f "$tdir/$patch.diff" ]; then
+		git -C "$wt/series" apply --index "$tdir/$patch.diff" ||
+			die "trees/$TREE/series/$patch.diff does not apply"
 	fi
-	git -C "$wt/series" commit -q -F "$REPO/series/$patch.msg"
-done < "$REPO/series/series"
+	git -C "$wt/series" commit -q -F "$msg"
+done < "$tdir/series"
 head=$(git -C "$wt/series" rev-parse HEAD)
 
 phase "series: format-patch"
-rm -rf "$OUT/patches"
-git -C "$wt/series" format-patch -q --zero-commit --no-signature \
-	-o "$OUT/patches" "$tag..$head"
-ls "$OUT/patches"
+patches=$(patches_dir)
+rm -rf "$patches"
+git -C "$wt/series" format-patch -q --zero-commit --no-signature --cover-letter \
+	-o "$patches" "$tag..$head"
+# The cover letter's subject and blurb: trees/$TREE/series/cover-letter (the
+# first line is the subject).
+cover=$(ls "$patches"/0000-*.patch)
+python3 - "$cover" "$tdir/cover-letter" <<'PY'
+import sys
+path, src = sys.argv[1], sys.argv[2]
+subject, _, blurb = open(src).read().partition("\n")
+text = open(path).read()
+text = text.replace("*** SUBJECT HERE ***", subject.strip())
+text = text.replace("*** BLURB HERE ***", blurb.strip("\n"))
+open(path, "w").write(text)
+PY
+ls "$patches"
 
 phase "series: git am on pristine $(kernel_version)"
 worktree "$wt/am"
-git -C "$wt/am" am -q "$OUT"/patches/*.patch
+git -C "$wt/am" am -q $(ls "$patches"/*.patch | grep -v '/0000-')
 [ "$(git -C "$wt/am" rev-parse 'HEAD^{tree}')" = "$(git -C "$wt/series" rev-parse 'HEAD^{tree}')" ] ||
 	die "git am result differs from the series"
-echo "series applies: $(ls "$OUT"/patches | wc -l) patches"
+echo "series applies: $(ls "$patches" | grep -vc '^0000-') patches and a cover letter"
 
 phase "series: check out in the build tree"
 git -C "$src" checkout -q -f --detach "$head"
 phase_end
-echo "$head" > "$OUT/series-head"
+echo "$head" > "$OUT/series-head-$TREE"

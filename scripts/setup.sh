@@ -3,8 +3,9 @@
 #
 # Idempotent setup of a fresh Debian 12 machine: toolchain from Debian's
 # archive, bindgen from crates.io, arm64 busybox, and a pristine git
-# repository of Debian's linux-source-6.12 in the cache. Re-running it only
-# does what is missing.
+# repository of the kernel tree's Debian source (TREE=6.12: linux-source-6.12;
+# TREE=7.3: linux-source-7.3 from trixie-backports) in the cache. Re-running
+# it only does what is missing.
 
 . "$(dirname "$0")/lib.sh"
 
@@ -65,25 +66,82 @@ if [ ! -x "$bb_arm64" ]; then
 	rm -rf "$tmp"
 fi
 
-phase "pristine kernel source"
+# The machine's own address of Debian's archive (the URI serving its bookworm
+# suite), so that a local mirror keeps working and no host is named here.
+debian_archive_uri() {
+	{
+		cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+			awk '$1 == "deb" { i = 2; if ($2 ~ /^\[/) while ($i !~ /\]$/) i++;
+				if ($2 ~ /^\[/) i++; if ($(i + 1) == "bookworm") print $i }'
+		cat /etc/apt/sources.list.d/*.sources 2>/dev/null |
+			awk 'BEGIN { RS = "" } { u = ""; ok = 0
+				n = split($0, l, "\n")
+				for (j = 1; j <= n; j++) {
+					if (l[j] ~ /^URIs:/) { split(l[j], f, " "); u = f[2] }
+					if (l[j] ~ /^Suites:/) { m = split(l[j], f, " ")
+						for (k = 2; k <= m; k++) if (f[k] == "bookworm") ok = 1 }
+				}
+				if (ok && u != "") print u }'
+	} | head -n 1
+}
+
+# linux-source-7.3 from trixie-backports, downloaded with a private sources
+# list and state directory: the machine's apt configuration is not changed
+# and nothing is installed. Any 7.3.y is accepted.
+fetch_linux_source_73() {
+	local uri apt=$CACHE/apt/trixie-backports deb
+	uri=$(debian_archive_uri)
+	[ -n "$uri" ] || die "no Debian archive for bookworm in the machine's apt sources"
+	mkdir -p "$apt/lists/partial" "$apt/archives/partial" "$CACHE/debs"
+	echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $uri trixie-backports main" \
+		> "$apt/sources.list"
+	local o=(-o Dir::Etc::SourceList="$apt/sources.list" -o Dir::Etc::SourceParts=/dev/null
+		 -o Dir::State::Lists="$apt/lists" -o Dir::Cache="$apt" -o Dir::Cache::Archives="$apt/archives"
+		 -o Dir::State::Status=/dev/null -o Debug::NoLocking=1 -o APT::Sandbox::User=root)
+	apt-get -q "${o[@]}" update
+	(cd "$apt/archives" && rm -f linux-source-7.3_*.deb && apt-get -q "${o[@]}" download linux-source-7.3)
+	deb=$(ls "$apt"/archives/linux-source-7.3_*.deb)
+	rm -rf "$CACHE/debs/linux-source-7.3"
+	dpkg-deb -x "$deb" "$CACHE/debs/linux-source-7.3"
+	dpkg-deb -f "$deb" Version > "$CACHE/debs/linux-source-7.3.version"
+	rm -f "$deb"
+}
+
+if [ -z "${KSRC:-}" ] && [ "$TREE" = 7.3 ]; then
+	phase "linux-source-7.3 (trixie-backports)"
+	source_package_version >/dev/null && [ -r "$(source_tarball)" ] || fetch_linux_source_73
+fi
+
+phase "pristine kernel source ($TREE)"
 src=$(src_dir)
 if ! git -C "$src" rev-parse -q --verify "refs/tags/$(vanilla_tag)" >/dev/null 2>&1; then
 	rm -rf "$src"
-	mkdir -p "$src.tmp"
-	tar xf /usr/src/linux-source-6.12.tar.xz -C "$src.tmp"
-	mv "$src.tmp/linux-source-6.12" "$src"
-	rmdir "$src.tmp"
-	# Debian's .gitignore ignores the whole top level: force-add.
-	git -C "$src" init -q -b vanilla
-	git -C "$src" add -f -A .
-	git -C "$src" -c user.name=rvl -c user.email=rvl@localhost \
-		commit -q -m "Linux $(kernel_version) (Debian linux-source-6.12)"
+	if [ -n "${KSRC:-}" ] && git -C "$KSRC" rev-parse -q --verify HEAD >/dev/null; then
+		# Your tree's HEAD, shared with it: nothing in KSRC is changed.
+		git clone -q --shared --no-checkout "$KSRC" "$src"
+		git -C "$src" checkout -q --detach "$(git -C "$KSRC" rev-parse HEAD)"
+	else
+		mkdir -p "$src.tmp"
+		if [ -n "${KSRC:-}" ]; then
+			cp -a "$KSRC" "$src.tmp/tree"
+		else
+			tar xf "$(source_tarball)" -C "$src.tmp"
+			mv "$src.tmp/linux-source-$TREE" "$src.tmp/tree"
+		fi
+		mv "$src.tmp/tree" "$src"
+		rmdir "$src.tmp"
+		# Debian's .gitignore ignores the whole top level: force-add.
+		git -C "$src" init -q -b vanilla
+		git -C "$src" add -f -A .
+		git -C "$src" -c user.name=rvl -c user.email=rvl@localhost \
+			commit -q -m "Linux $(kernel_version) (${KSRC:-Debian linux-source-$TREE})"
+	fi
 	git -C "$src" tag "$(vanilla_tag)"
 fi
 phase_end
 
 echo "versions:"
-echo "  kernel:  $(kernel_version) (linux-source-6.12 $(dpkg-query -W -f='${Version}' linux-source-6.12))"
+echo "  kernel:  $(kernel_version) (${KSRC:-linux-source-$TREE $(source_package_version)})"
 echo "  rustc:   $(/usr/bin/rustc --version)"
 echo "  bindgen: $("$TOOLS/bin/bindgen" --version)"
 echo "  clang:   $(clang$LLVM_SUFFIX --version | head -1)"

@@ -25,8 +25,8 @@ use kernel::{
     page::{Page, PAGE_SIZE},
     prelude::*,
     sync::{Arc, ArcBorrow, Mutex},
-    types::{AsBytes, FromBytes},
-    uaccess::UserSlice,
+    transmute::{AsBytes, FromBytes},
+    uaccess::{UserPtr, UserSlice},
 };
 
 const DEFAULT_PAGES: usize = 64;
@@ -53,23 +53,29 @@ const IOC_RESET_STATS: u32 = _IOW::<u32>(MAGIC, 6);
 module! {
     type: RustVmaLock,
     name: "rust_vmalock",
-    author: "Rust for Linux Contributors",
+    authors: ["Rust for Linux Contributors"],
     description: "Misc device faulting pages in under the per-VMA lock",
     license: "GPL",
+    params: {
+        max_pages: u32 {
+            default: 4096,
+            description: "Upper bound of a buffer, in pages (default 4096)",
+        },
+        force_mmap: bool {
+            default: false,
+            description: "Start every open file in the forced mmap-lock mode",
+        },
+    },
 }
 
-kernel::module_param! {
-    /// Upper bound of the buffer size set by `VMALOCK_IOC_SET_SIZE`, in pages.
-    static MAX_PAGES: u32 = 4096;
-    name: "max_pages",
-    description: "Upper bound of a buffer, in pages (default 4096)",
+/// Upper bound of the buffer size set by `VMALOCK_IOC_SET_SIZE`, in pages.
+fn max_pages() -> u32 {
+    module_parameters::max_pages.value()
 }
 
-kernel::module_param! {
-    /// The initial mode of every open file: whether faults are forced to the mmap lock.
-    static FORCE_MMAP: bool = false;
-    name: "force_mmap",
-    description: "Start every open file in the forced mmap-lock mode",
+/// The initial mode of every open file: whether faults are forced to the mmap lock.
+fn force_mmap() -> bool {
+    module_parameters::force_mmap.value()
 }
 
 /// `struct vmalock_info`.
@@ -184,7 +190,7 @@ impl Shared {
     fn new() -> Self {
         Shared {
             counters: Counters::new(),
-            force_mmap: AtomicBool::new(FORCE_MMAP.get()),
+            force_mmap: AtomicBool::new(force_mmap()),
             generation: AtomicU64::new(0),
         }
     }
@@ -328,9 +334,14 @@ macro_rules! sized_arg {
 }
 sized_arg!(Info, Lookup, Zap, Stats);
 
+/// The `len` bytes of user memory at the ioctl argument `arg`.
+fn user_slice(arg: usize, len: usize) -> UserSlice {
+    UserSlice::new(UserPtr::from_addr(arg), len)
+}
+
 /// Reads an ioctl argument, whose size field must be the size we know.
 fn read_sized<T: SizedArg>(arg: usize) -> Result<T> {
-    let mut reader = UserSlice::new(arg, core::mem::size_of::<T>()).reader();
+    let mut reader = user_slice(arg, core::mem::size_of::<T>()).reader();
     let value: T = reader.read()?;
     if value.size() as usize != core::mem::size_of::<T>() {
         return Err(EINVAL);
@@ -345,7 +356,7 @@ fn maps_file(vma: &VmaRef, file: &File) -> bool {
 }
 
 fn write_back<T: AsBytes>(arg: usize, value: &T) -> Result {
-    UserSlice::new(arg, core::mem::size_of::<T>())
+    user_slice(arg, core::mem::size_of::<T>())
         .writer()
         .write(value)
 }
@@ -371,10 +382,8 @@ impl VmaLockFile {
     }
 
     fn set_size(&self, arg: usize) -> Result {
-        let npages: u64 = UserSlice::new(arg, _IOC_SIZE(IOC_SET_SIZE))
-            .reader()
-            .read()?;
-        if npages == 0 || npages > u64::from(MAX_PAGES.get()) {
+        let npages: u64 = user_slice(arg, _IOC_SIZE(IOC_SET_SIZE)).reader().read()?;
+        if npages == 0 || npages > u64::from(max_pages()) {
             return Err(EINVAL);
         }
         let mut guard = self.buffer.lock();
@@ -396,14 +405,12 @@ impl VmaLockFile {
             MODE_DEFAULT
         };
         info.generation = self.shared.generation.load(Relaxed);
-        info.max_pages = MAX_PAGES.get().into();
+        info.max_pages = max_pages().into();
         write_back(arg, &info)
     }
 
     fn set_mode(&self, arg: usize) -> Result {
-        let mode: u32 = UserSlice::new(arg, _IOC_SIZE(IOC_SET_MODE))
-            .reader()
-            .read()?;
+        let mode: u32 = user_slice(arg, _IOC_SIZE(IOC_SET_MODE)).reader().read()?;
         match mode {
             MODE_DEFAULT => self.shared.force_mmap.store(false, Relaxed),
             MODE_FORCE_MMAP => self.shared.force_mmap.store(true, Relaxed),
@@ -483,7 +490,7 @@ impl VmaLockFile {
             shared.count(Counter::WriteMarks, 1);
             vmas += 1;
             let (s, e) = (start.max(vma.start()), end.min(vma.end()));
-            vma.zap_page_range_single(s, e - s)?;
+            vma.zap_vma_range(s, e - s);
             shared.count(Counter::PagesZapped, ((e - s) / PAGE_SIZE) as u64);
             let first = vma.pgoff() + (s - vma.start()) / PAGE_SIZE;
             buffer.write_headers(first, (e - s) / PAGE_SIZE, generation)?;
@@ -510,7 +517,7 @@ impl VmaLockFile {
     }
 
     fn reset_stats(&self, arg: usize) -> Result {
-        let scope: u32 = UserSlice::new(arg, _IOC_SIZE(IOC_RESET_STATS))
+        let scope: u32 = user_slice(arg, _IOC_SIZE(IOC_RESET_STATS))
             .reader()
             .read()?;
         self.scope(scope)?.reset();
@@ -523,8 +530,8 @@ struct RustVmaLock {
 }
 
 impl kernel::Module for RustVmaLock {
-    fn init(module: &'static ThisModule) -> Result<Self> {
-        if !(1..=MAX_PAGES_LIMIT).contains(&MAX_PAGES.get()) {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        if !(1..=MAX_PAGES_LIMIT).contains(&max_pages()) {
             pr_err!("max_pages must be 1..={}\n", MAX_PAGES_LIMIT);
             return Err(EINVAL);
         }
@@ -532,8 +539,12 @@ impl kernel::Module for RustVmaLock {
             name: c_str!("rust-vmalock"),
             mode: 0o600,
         };
-        let dev = KBox::pin_init(MiscDeviceRegistration::register(opts, module), GFP_KERNEL)?;
-        pr_info!("registered /dev/rust-vmalock (minor {})\n", dev.minor());
+        let dev = KBox::pin_init(MiscDeviceRegistration::register(opts), GFP_KERNEL)?;
+        pr_info!(
+            "registered /dev/rust-vmalock (max_pages={}, force_mmap={})\n",
+            max_pages(),
+            force_mmap()
+        );
         Ok(RustVmaLock { _dev: dev })
     }
 }

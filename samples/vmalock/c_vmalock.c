@@ -5,13 +5,12 @@
  * Each open file of /dev/c-vmalock owns a buffer of pages (user API in
  * samples/vmalock/vmalock.h). mmap(MAP_SHARED) maps it; pages are inserted
  * lazily by the fault handler, which runs under the per-VMA lock because the
- * VMA operations provide ->map_pages. The ioctls look up VMAs under the mmap
- * read lock, and zap a range under the mmap write lock with its VMAs
- * write-marked.
+ * VMA operations provide ->map_pages. The ioctls look up VMAs under the
+ * per-VMA lock (falling back to the mmap read lock), and zap a range under
+ * the mmap write lock with its VMAs write-marked.
  *
  * This is the C twin of samples/rust/rust_vmalock.rs, with the same user API
- * and behaviour, except that LOOKUP cannot take the per-VMA lock here:
- * lock_vma_under_rcu() is not exported to modules.
+ * and behaviour.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -234,10 +233,10 @@ static int vmalock_open(struct inode *inode, struct file *file)
 {
 	struct vmalock_file *vf;
 
-	vf = kzalloc(sizeof(*vf), GFP_KERNEL);
+	vf = kzalloc_obj(*vf, GFP_KERNEL);
 	if (!vf)
 		return -ENOMEM;
-	vf->shared = kzalloc(sizeof(*vf->shared), GFP_KERNEL);
+	vf->shared = kzalloc_obj(*vf->shared, GFP_KERNEL);
 	if (!vf->shared) {
 		kfree(vf);
 		return -ENOMEM;
@@ -378,13 +377,28 @@ static long vmalock_set_mode(struct vmalock_file *vf, u32 __user *argp)
 	}
 }
 
+/* Fills *req from vma (NULL: none at the address) if it maps file. */
+static long vmalock_describe(struct vm_area_struct *vma, struct file *file,
+			     struct vmalock_lookup *req)
+{
+	if (!vma)
+		return -ENOENT;
+	if (vma->vm_file != file)
+		return -EINVAL;
+	req->start = vma->vm_start;
+	req->end = vma->vm_end;
+	req->pgoff = vma->vm_pgoff;
+	req->flags = vma->vm_flags;
+	return 0;
+}
+
 /* Describes the caller's VMA at an address, if it maps this file. */
 static long vmalock_lookup(struct vmalock_file *vf, struct file *file,
 			   struct vmalock_lookup __user *argp)
 {
 	struct mm_struct *mm = current->mm;
 	struct vmalock_lookup req;
-	struct vm_area_struct *vma;
+	struct vm_area_struct *vma = NULL;
 	long ret;
 
 	ret = vmalock_get_arg(&req, argp, sizeof(req));
@@ -396,24 +410,23 @@ static long vmalock_lookup(struct vmalock_file *vf, struct file *file,
 	if (!mm || req.addr != (unsigned long)req.addr)
 		return -EINVAL;
 
-	/* lock_vma_under_rcu() is not exported: always the mmap lock. */
-	mmap_read_lock(mm);
-	vma = vma_lookup(mm, req.addr);
-	if (!vma) {
-		ret = -ENOENT;
-	} else if (vma->vm_file != file) {
-		ret = -EINVAL;
+	/* The forced mode takes the mmap lock: the other side of the benchmark. */
+	if (!READ_ONCE(vf->shared->force_mmap))
+		vma = lock_vma_under_rcu(mm, req.addr);
+	if (vma) {
+		ret = vmalock_describe(vma, file, &req);
+		vma_end_read(vma);
+		req.lock = VMALOCK_LOCK_VMA;
 	} else {
+		mmap_read_lock(mm);
+		ret = vmalock_describe(vma_lookup(mm, req.addr), file, &req);
+		mmap_read_unlock(mm);
 		req.lock = VMALOCK_LOCK_MMAP;
-		req.start = vma->vm_start;
-		req.end = vma->vm_end;
-		req.pgoff = vma->vm_pgoff;
-		req.flags = vma->vm_flags;
 	}
-	mmap_read_unlock(mm);
 	if (ret)
 		return ret;
-	vmalock_count(vf->shared, VMALOCK_LOOKUPS_MMAP, 1);
+	vmalock_count(vf->shared, req.lock == VMALOCK_LOCK_VMA ?
+		      VMALOCK_LOOKUPS_VMA : VMALOCK_LOOKUPS_MMAP, 1);
 
 	if (copy_to_user(argp, &req, sizeof(req)))
 		return -EFAULT;
@@ -452,7 +465,7 @@ static u64 vmalock_zap_locked(struct vmalock_shared *shared, struct file *file,
 		vmas++;
 		s = max(start, vma->vm_start);
 		e = min(end, vma->vm_end);
-		zap_page_range_single(vma, s, e - s, NULL);
+		zap_vma_range(vma, s, e - s);
 		vmalock_count(shared, VMALOCK_PAGES_ZAPPED, (e - s) >> PAGE_SHIFT);
 		vmalock_write_headers(buf, vma->vm_pgoff +
 				      ((s - vma->vm_start) >> PAGE_SHIFT),

@@ -208,7 +208,7 @@ static void step_map(void)
 	row("page headers right (index, generation 0)", ok[0], ok[1]);
 	row_stat("faults under the per-VMA lock", w, STAT(faults_vma));
 	row_stat("faults under the mmap lock", w, STAT(faults_mmap));
-	row_stat("->map_pages calls (opt-in to the VMA lock)", w, STAT(map_pages));
+	row_stat("->map_pages calls (fault-around; none with 64K pages)", w, STAT(map_pages));
 	row_vmstat(w);
 }
 

@@ -44,9 +44,6 @@ static const struct layout_check_entry layout_check_table[] = {
 	LC_FIELD(vm_area_struct, vm_file),
 	LC_FIELD(vm_area_struct, vm_private_data),
 	LC_FIELD(vm_area_struct, vm_ops),
-	LC_FIELD(vm_area_struct, vm_lock),
-	LC_FIELD(vm_area_struct, vm_lock_seq),
-	LC_FIELD(vm_area_struct, detached),
 	LC_SIZE(vm_area_struct),
 	LC_ALIGN(vm_area_struct),
 

@@ -25,7 +25,6 @@
 //! `layout_check: N fields checked, M mismatches`. Init always succeeds.
 
 use core::ffi::{c_char, CStr};
-use core::fmt;
 use core::mem::{align_of, offset_of, size_of};
 use kernel::bindings;
 use kernel::prelude::*;
@@ -154,9 +153,6 @@ const RUST_LAYOUTS: &[RustStruct] = rust_layouts! {
         vm_file,
         vm_private_data,
         vm_ops,
-        vm_lock,
-        vm_lock_seq,
-        detached,
     }
     vm_fault {
         __bindgen_anon_1.vma,
@@ -173,18 +169,6 @@ const RUST_LAYOUTS: &[RustStruct] = rust_layouts! {
     #[cfg(layout_check_miscdevice)]
     miscdevice { minor, name, fops, mode }
 };
-
-/// A value on one side of the comparison, or "missing".
-struct Side(Option<usize>);
-
-impl fmt::Display for Side {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            Some(v) => write!(f, "{v}"),
-            None => f.write_str("missing"),
-        }
-    }
-}
 
 #[derive(Default)]
 struct Counts {
@@ -224,8 +208,8 @@ fn check_struct(number: usize, name: &str, c: &[CEntry]) -> Counts {
 
     let mut first = None;
     let mut mismatch = |field: &'static str, c_value: Option<usize>, rust_value: Option<usize>| {
-        let (c_value, rust_value) = (Side(c_value), Side(rust_value));
-        pr_info!("# {name}.{field}: C {c_value} Rust {rust_value}\n");
+        // A value missing on one side prints as `None`.
+        pr_info!("# {name}.{field}: C {c_value:?} Rust {rust_value:?}\n");
         counts.mismatches += 1;
         first.get_or_insert((field, c_value, rust_value));
     };
@@ -253,10 +237,10 @@ fn check_struct(number: usize, name: &str, c: &[CEntry]) -> Counts {
         Some((field, c_value, rust_value)) => {
             let more = counts.mismatches - 1;
             if more == 0 {
-                pr_info!("not ok {number} {name} # {field}: C {c_value} Rust {rust_value}\n");
+                pr_info!("not ok {number} {name} # {field}: C {c_value:?} Rust {rust_value:?}\n");
             } else {
                 pr_info!(
-                    "not ok {number} {name} # {field}: C {c_value} Rust {rust_value} (+{more} more)\n"
+                    "not ok {number} {name} # {field}: C {c_value:?} Rust {rust_value:?} (+{more} more)\n"
                 );
             }
         }

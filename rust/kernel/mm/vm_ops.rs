@@ -5,19 +5,20 @@
 //! C header: [`include/linux/mm.h`](srctree/include/linux/mm.h).
 //!
 //! A driver implements [`VmOperations`] and installs it from its `mmap` handler with
-//! [`VmaNew::set_vm_ops`](super::virt::VmaNew::set_vm_ops), together with per-VMA data held in an
-//! [`Arc`]. The abstraction owns the `open`/`close` callbacks, so every VMA (the first one, and
-//! each one split or duplicated from it) holds exactly one reference to the data.
+//! [`VmaNew::set_vm_ops`], together with per-VMA data held in an [`Arc`]; [`VmaRef::vm_data`]
+//! recognises the driver's own VMAs and returns that data. The abstraction owns the
+//! `open`/`close` callbacks, so every VMA (the first one, and each one split or duplicated from
+//! it) holds exactly one reference to the data.
 //!
 //! # Faults under the per-VMA lock
 //!
-//! On 6.12 a driver's `fault` handler only runs under the per-VMA lock if its operations also
-//! have `map_pages`: otherwise `vmf_can_call_fault()` drops the VMA lock and every fault is
-//! retried under the mmap lock. Implementing [`VmOperations::map_pages`] is therefore the explicit
-//! opt-in to faults under the per-VMA lock. [`VmFault::lock`] tells a handler which lock it runs
-//! under.
+//! A driver's `fault` handler only runs under the per-VMA lock if its operations also have
+//! `map_pages` (on 6.12 and 7.3 alike): otherwise `vmf_can_call_fault()` drops the VMA lock and
+//! every fault is retried under the mmap lock. Implementing [`VmOperations::map_pages`] is
+//! therefore the explicit opt-in to faults under the per-VMA lock. [`VmFault::lock`] tells a
+//! handler which lock it runs under.
 
-use super::virt::VmaRef;
+use super::virt::{VmaNew, VmaRef};
 use crate::{
     bindings, build_error,
     error::{code::*, Error, VTABLE_DEFAULT_ERROR},
@@ -26,7 +27,7 @@ use crate::{
     sync::{Arc, ArcBorrow},
     types::{ForeignOwnable, Opaque},
 };
-use core::marker::PhantomData;
+use core::{ffi::c_void, marker::PhantomData, ptr};
 
 /// The lock a page fault runs under.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -323,5 +324,67 @@ impl<T: VmOperations> VmOpsTable<T> {
         // SAFETY: The VMA runs these operations and is locked during the call.
         T::map_pages(unsafe { Self::data(vma) }, start_pgoff, end_pgoff);
         0
+    }
+}
+
+impl VmaRef {
+    /// Returns the private data installed with [`VmaNew::set_vm_ops::<T>`], if this VMA runs the
+    /// `vm_operations` of `T`.
+    ///
+    /// VMAs are reused while RCU readers still see them: this re-identifies the VMA by its
+    /// operations rather than by its address.
+    ///
+    /// `T`'s VMAs are recognised by the address of `T`'s `vm_operations_struct`. Were the
+    /// compiler to emit a second copy of that table (Kbuild builds each crate as one codegen
+    /// unit, so it does not), this would return `None` for some of `T`'s VMAs; it never returns
+    /// another type's data, since the tables of different types hold different functions.
+    ///
+    /// [`VmaNew::set_vm_ops::<T>`]: VmaNew::set_vm_ops
+    pub fn vm_data<T: VmOperations>(&self) -> Option<ArcBorrow<'_, T::Data>> {
+        // SAFETY: By the type invariants the VMA is valid and stable.
+        let (ops, data) = unsafe { ((*self.as_ptr()).vm_ops, (*self.as_ptr()).vm_private_data) };
+        if !ptr::eq(ops, VmOpsTable::<T>::vtable()) {
+            return None;
+        }
+        // SAFETY: VMAs running the operations of `T` own an `Arc<T::Data>` in their private
+        // data (installed by `set_vm_ops`, duplicated by `open`), which lives while the VMA does.
+        Some(unsafe { <Arc<T::Data> as ForeignOwnable>::borrow(data) })
+    }
+}
+
+impl VmaNew {
+    /// Installs the `vm_operations` of `T` with `data` as the VMA's private data.
+    ///
+    /// Every VMA split or duplicated from this one takes its own reference to `data` (`open`),
+    /// and each drops it when unmapped (`close`). Returns `EBUSY`, changing nothing, if
+    /// operations or private data were already installed.
+    ///
+    /// Call it last in `mmap`: if `mmap` fails afterwards, the core replaces the operations
+    /// (`mmap_file()`) and frees the VMA without calling `close`, leaking this VMA's reference
+    /// to `data`. Without `VM_MIXEDMAP`, `VM_IO` or `VM_DONTEXPAND`, a VMA whose flags `mmap`
+    /// changed may likewise be merged into its neighbour and freed without `close`.
+    pub fn set_vm_ops<T: VmOperations>(&self, data: Arc<T::Data>) -> Result {
+        if self.has_vm_ops() {
+            return Err(EBUSY);
+        }
+        let vma = self.as_ptr();
+        // `into_foreign()` returns a `*const` pointer on some kernels and `*mut` on others.
+        let data: *const c_void = data.into_foreign();
+        // SAFETY: The VMA is valid, only this thread can reach it, and it has neither operations
+        // nor private data that would be overwritten.
+        unsafe {
+            (*vma).vm_private_data = data.cast_mut();
+            (*vma).vm_ops = VmOpsTable::<T>::vtable();
+        }
+        Ok(())
+    }
+
+    // Not inline: `vma_dummy_vm_ops` is not exported to modules.
+    #[inline(never)]
+    fn has_vm_ops(&self) -> bool {
+        // SAFETY: The VMA is valid and only this thread can reach it.
+        let (ops, data) = unsafe { ((*self.as_ptr()).vm_ops, (*self.as_ptr()).vm_private_data) };
+        let dummy = ptr::addr_of!(bindings::vma_dummy_vm_ops);
+        !data.is_null() || !ops.is_null() && !ptr::eq(ops, dummy)
     }
 }

@@ -644,7 +644,7 @@ FIXTURE_VARIANT_ADD(random, rust) {
 
 FIXTURE_VARIANT_ADD(random, c) {
 	.dev = C_DEV,
-	.lookup_lock = VMALOCK_LOCK_MMAP,
+	.lookup_lock = 0,	/* vl_c_lookup_lock(): depends on the kernel */
 };
 
 FIXTURE_SETUP(random)
@@ -655,7 +655,7 @@ FIXTURE_SETUP(random)
 		SKIP(return, "%s missing: module not loaded", variant->dev);
 	memset(&M, 0, sizeof(M));
 	M.psz = getpagesize();
-	M.lookup_lock = variant->lookup_lock;
+	M.lookup_lock = variant->lookup_lock ?: vl_c_lookup_lock();
 	M.madvise = vl_have_madvise();
 	if (!M.madvise)
 		TH_LOG("madvise() missing (CONFIG_ADVISE_SYSCALLS=n): no MADV_DONTNEED ops");

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "vmalock.h"
+#include "../kselftest.h"
 
 #define RUST_DEV	"/dev/rust-vmalock"
 #define C_DEV		"/dev/c-vmalock"
@@ -207,6 +208,17 @@ static inline __u64 vl_rand(__u64 *state)
 static inline unsigned long vl_below(__u64 *state, unsigned long n)
 {
 	return (vl_rand(state) >> 11) % n;
+}
+
+/*
+ * The lock the C twin's LOOKUP takes in the default mode. A C module can only
+ * take the per-VMA lock itself where lock_vma_under_rcu() is exported to
+ * modules: on 7.x, not on 6.12 (the two trees the series supports). The Rust
+ * sample takes it on both, through the kernel crate.
+ */
+static inline __u32 vl_c_lookup_lock(void)
+{
+	return ksft_min_kernel_version(7, 0) ? VMALOCK_LOCK_VMA : VMALOCK_LOCK_MMAP;
 }
 
 #endif /* VMALOCK_UTIL_H */

@@ -8,55 +8,80 @@
 //!
 //! - [`VmaRef`]: under the mmap lock or the per-VMA read lock;
 //! - [`VmaMixedMap`]: a [`VmaRef`] with `VM_MIXEDMAP` set, into which pages may be inserted;
-//! - [`VmaWriteLocked`]: write-marked under the mmap write lock;
 //! - [`VmaNew`]: being set up by an `mmap` file operation, before it is visible to anyone else.
+//!
+//! The write-marked VMA, [`VmaWriteLocked`](super::mmap_lock::VmaWriteLocked), is in
+//! [`mmap_lock`](super::mmap_lock). This file gives 6.12 the names later kernels have upstream.
 
-use super::{
-    vm_ops::{VmOperations, VmOpsTable},
-    MmWithUser,
-};
+use super::MmWithUser;
 use crate::{
     bindings,
     error::{code::*, to_result, Result},
     fs::File,
     page::Page,
-    sync::{Arc, ArcBorrow},
-    types::{ForeignOwnable, Opaque},
+    types::Opaque,
 };
 use core::ptr;
 
-/// VMA flags (`vm_flags_t`) and their values.
-pub mod flags {
-    /// A set of VMA flags.
-    #[allow(non_camel_case_types)]
-    pub type vm_flags_t = crate::bindings::vm_flags_t;
+/// The integer type of VMA flags.
+#[doc(inline)]
+pub use bindings::vm_flags_t;
 
+/// VMA flags and their values.
+pub mod flags {
+    use super::vm_flags_t;
+    use crate::bindings;
+
+    /// No flags.
+    pub const NONE: vm_flags_t = bindings::VM_NONE as vm_flags_t;
     /// Mapping is readable.
-    pub const READ: vm_flags_t = crate::bindings::VM_READ as vm_flags_t;
+    pub const READ: vm_flags_t = bindings::VM_READ as vm_flags_t;
     /// Mapping is writable.
-    pub const WRITE: vm_flags_t = crate::bindings::VM_WRITE as vm_flags_t;
+    pub const WRITE: vm_flags_t = bindings::VM_WRITE as vm_flags_t;
     /// Mapping is executable.
-    pub const EXEC: vm_flags_t = crate::bindings::VM_EXEC as vm_flags_t;
+    pub const EXEC: vm_flags_t = bindings::VM_EXEC as vm_flags_t;
     /// Mapping is shared.
-    pub const SHARED: vm_flags_t = crate::bindings::VM_SHARED as vm_flags_t;
+    pub const SHARED: vm_flags_t = bindings::VM_SHARED as vm_flags_t;
     /// `mprotect` may add `READ`.
-    pub const MAYREAD: vm_flags_t = crate::bindings::VM_MAYREAD as vm_flags_t;
+    pub const MAYREAD: vm_flags_t = bindings::VM_MAYREAD as vm_flags_t;
     /// `mprotect` may add `WRITE`.
-    pub const MAYWRITE: vm_flags_t = crate::bindings::VM_MAYWRITE as vm_flags_t;
+    pub const MAYWRITE: vm_flags_t = bindings::VM_MAYWRITE as vm_flags_t;
     /// `mprotect` may add `EXEC`.
-    pub const MAYEXEC: vm_flags_t = crate::bindings::VM_MAYEXEC as vm_flags_t;
+    pub const MAYEXEC: vm_flags_t = bindings::VM_MAYEXEC as vm_flags_t;
+    /// `mprotect` may add `SHARED`.
+    pub const MAYSHARE: vm_flags_t = bindings::VM_MAYSHARE as vm_flags_t;
+    /// Page ranges managed without `struct page`, just pure PFNs.
+    pub const PFNMAP: vm_flags_t = bindings::VM_PFNMAP as vm_flags_t;
     /// Memory-mapped I/O or similar.
-    pub const IO: vm_flags_t = crate::bindings::VM_IO as vm_flags_t;
+    pub const IO: vm_flags_t = bindings::VM_IO as vm_flags_t;
     /// Do not copy this VMA on fork.
-    pub const DONTCOPY: vm_flags_t = crate::bindings::VM_DONTCOPY as vm_flags_t;
+    pub const DONTCOPY: vm_flags_t = bindings::VM_DONTCOPY as vm_flags_t;
     /// Cannot be expanded with `mremap`.
-    pub const DONTEXPAND: vm_flags_t = crate::bindings::VM_DONTEXPAND as vm_flags_t;
+    pub const DONTEXPAND: vm_flags_t = bindings::VM_DONTEXPAND as vm_flags_t;
+    /// Pages are locked when they are faulted in.
+    pub const LOCKONFAULT: vm_flags_t = bindings::VM_LOCKONFAULT as vm_flags_t;
+    /// The mapping is accounted.
+    pub const ACCOUNT: vm_flags_t = bindings::VM_ACCOUNT as vm_flags_t;
+    /// The mapping is not accounted.
+    pub const NORESERVE: vm_flags_t = bindings::VM_NORESERVE as vm_flags_t;
+    /// A hugetlb mapping.
+    pub const HUGETLB: vm_flags_t = bindings::VM_HUGETLB as vm_flags_t;
+    /// Synchronous page faults (DAX).
+    pub const SYNC: vm_flags_t = bindings::VM_SYNC as vm_flags_t;
+    /// Architecture-specific flag.
+    pub const ARCH_1: vm_flags_t = bindings::VM_ARCH_1 as vm_flags_t;
+    /// The child gets zeroed memory on fork.
+    pub const WIPEONFORK: vm_flags_t = bindings::VM_WIPEONFORK as vm_flags_t;
     /// Do not include in core dumps.
-    pub const DONTDUMP: vm_flags_t = crate::bindings::VM_DONTDUMP as vm_flags_t;
-    /// Page-ranges managed without `struct page`, just pure PFN.
-    pub const PFNMAP: vm_flags_t = crate::bindings::VM_PFNMAP as vm_flags_t;
+    pub const DONTDUMP: vm_flags_t = bindings::VM_DONTDUMP as vm_flags_t;
     /// May contain both `struct page` and pure PFN pages.
-    pub const MIXEDMAP: vm_flags_t = crate::bindings::VM_MIXEDMAP as vm_flags_t;
+    pub const MIXEDMAP: vm_flags_t = bindings::VM_MIXEDMAP as vm_flags_t;
+    /// `MADV_HUGEPAGE` was applied.
+    pub const HUGEPAGE: vm_flags_t = bindings::VM_HUGEPAGE as vm_flags_t;
+    /// `MADV_NOHUGEPAGE` was applied.
+    pub const NOHUGEPAGE: vm_flags_t = bindings::VM_NOHUGEPAGE as vm_flags_t;
+    /// KSM may merge identical pages.
+    pub const MERGEABLE: vm_flags_t = bindings::VM_MERGEABLE as vm_flags_t;
 }
 
 /// A VMA read under a lock.
@@ -73,13 +98,10 @@ pub mod flags {
 /// ```
 /// use kernel::mm::{virt::VmaRef, MmWithUser};
 ///
-/// fn describe(vma: &VmaRef) -> (usize, usize, usize, bool) {
-///     let writable = vma.flags() & kernel::mm::virt::flags::WRITE != 0;
-///     (vma.start(), vma.end(), vma.pgoff(), writable)
-/// }
-///
-/// fn lookup(mm: &MmWithUser, addr: usize) -> Option<(usize, usize, usize, bool)> {
-///     mm.with_vma(addr, describe).map(|(d, _lock)| d)
+/// fn describe(mm: &MmWithUser, addr: usize) -> Option<(usize, usize, usize)> {
+///     let guard = mm.mmap_read_lock();
+///     let vma: &VmaRef = guard.vma_lookup(addr)?;
+///     Some((vma.start(), vma.end(), vma.pgoff()))
 /// }
 /// ```
 #[repr(transparent)]
@@ -116,7 +138,7 @@ impl VmaRef {
 
     /// Returns the flags of this VMA.
     #[inline]
-    pub fn flags(&self) -> flags::vm_flags_t {
+    pub fn flags(&self) -> vm_flags_t {
         // SAFETY: By the type invariants the VMA is valid and its flags cannot change while the
         // lock is held.
         unsafe { (*self.as_ptr()).__bindgen_anon_2.__vm_flags }
@@ -156,41 +178,22 @@ impl VmaRef {
         }
     }
 
-    /// Returns the private data installed with [`VmaNew::set_vm_ops::<T>`], if this VMA runs the
-    /// `vm_operations` of `T`.
+    /// Unmaps the pages of `[address, address + size)`, freeing what the VMA referenced there
+    /// (`zap_page_range_single`; `zap_vma_range` on later kernels). Page tables stay.
     ///
-    /// VMAs are reused while RCU readers still see them: this re-identifies the VMA by its
-    /// operations rather than by its address.
-    ///
-    /// `T`'s VMAs are recognised by the address of `T`'s `vm_operations_struct`. Were the
-    /// compiler to emit a second copy of that table (Kbuild builds each crate as one codegen
-    /// unit, so it does not), this would return `None` for some of `T`'s VMAs; it never returns
-    /// another type's data, since the tables of different types hold different functions.
-    pub fn vm_data<T: VmOperations>(&self) -> Option<ArcBorrow<'_, T::Data>> {
-        // SAFETY: By the type invariants the VMA is valid and stable.
-        let (ops, data) = unsafe { ((*self.as_ptr()).vm_ops, (*self.as_ptr()).vm_private_data) };
-        if !ptr::eq(ops, VmOpsTable::<T>::vtable()) {
-            return None;
-        }
-        // SAFETY: VMAs running the operations of `T` own an `Arc<T::Data>` in their private
-        // data (installed by `set_vm_ops`, duplicated by `open`), which lives while the VMA does.
-        Some(unsafe { <Arc<T::Data> as ForeignOwnable>::borrow(data) })
-    }
-
-    /// Unmaps the pages of `[address, address + size)`, which must lie within this VMA
-    /// (`zap_page_range_single`). Returns `EINVAL` otherwise, changing nothing.
-    ///
-    /// The caller may hold the mmap lock or the VMA lock, as `zap_page_range_single` requires.
-    pub fn zap_page_range_single(&self, address: usize, size: usize) -> Result {
-        let end = address.checked_add(size).ok_or(EINVAL)?;
-        if address < self.start() || end > self.end() || size == 0 {
-            return Err(EINVAL);
+    /// Does nothing unless the range lies within this VMA; callers check it first. The caller may
+    /// hold the mmap lock or the VMA lock.
+    pub fn zap_vma_range(&self, address: usize, size: usize) {
+        let Some(end) = address.checked_add(size) else {
+            return;
+        };
+        if address < self.start() || end > self.end() {
+            return;
         }
         // SAFETY: The range lies within the VMA, which is locked and valid.
         unsafe {
             bindings::zap_page_range_single(self.as_ptr(), address as _, size as _, ptr::null_mut())
         };
-        Ok(())
     }
 
     /// Returns this VMA as a [`VmaMixedMap`] if it has `VM_MIXEDMAP` set.
@@ -227,11 +230,13 @@ impl core::ops::Deref for VmaMixedMap {
 }
 
 impl VmaMixedMap {
+    /// Access a VMA with `VM_MIXEDMAP` set given a raw pointer to it.
+    ///
     /// # Safety
     ///
     /// The [`VmaRef`] invariants must hold for `'a`, and `VM_MIXEDMAP` must be set.
     #[inline]
-    unsafe fn from_raw<'a>(vma: *const bindings::vm_area_struct) -> &'a Self {
+    pub unsafe fn from_raw<'a>(vma: *const bindings::vm_area_struct) -> &'a Self {
         // SAFETY: The caller ensures the invariants are satisfied for `'a`.
         unsafe { &*vma.cast() }
     }
@@ -245,49 +250,6 @@ impl VmaMixedMap {
         // SAFETY: The VMA is locked and has `VM_MIXEDMAP` set, which is what `vm_insert_page`
         // requires under a read lock; `page` is a valid page we hold a reference to.
         to_result(unsafe { bindings::vm_insert_page(self.as_ptr(), address as _, page.as_ptr()) })
-    }
-}
-
-/// A VMA write-marked under the mmap write lock, from [`super::MmapWriteGuard::vma_start_write`].
-///
-/// It is borrowed from the write guard: the mark ends, and the reference becomes unusable, when
-/// the guard is dropped or downgraded. While it lives, no page fault or lookup holds this VMA's
-/// per-VMA lock, and none can take it.
-///
-/// # Invariants
-///
-/// The mmap write lock of the VMA's address space is held and the VMA is write-marked.
-#[repr(transparent)]
-pub struct VmaWriteLocked {
-    vma: VmaRef,
-}
-
-impl core::ops::Deref for VmaWriteLocked {
-    type Target = VmaRef;
-
-    #[inline]
-    fn deref(&self) -> &VmaRef {
-        &self.vma
-    }
-}
-
-impl VmaWriteLocked {
-    /// # Safety
-    ///
-    /// The VMA must be valid and write-marked under the held mmap write lock for `'a`.
-    #[inline]
-    pub(super) unsafe fn from_raw<'a>(vma: *const bindings::vm_area_struct) -> &'a Self {
-        // SAFETY: The caller ensures the invariants are satisfied for `'a`.
-        let this: &Self = unsafe { &*vma.cast() };
-        this.assert_write_locked();
-        this
-    }
-
-    /// Checks the write mark (`vma_assert_write_locked`, active with `CONFIG_DEBUG_VM`).
-    #[inline]
-    pub fn assert_write_locked(&self) {
-        // SAFETY: The VMA is valid by the type invariants.
-        unsafe { bindings::vma_assert_write_locked(self.as_ptr()) };
     }
 }
 
@@ -342,86 +304,115 @@ impl VmaNew {
         unsafe { &*vma.cast() }
     }
 
+    /// Sets `set` and clears `clear` in the flags.
+    ///
+    /// # Safety
+    ///
+    /// The resulting flags must be a valid state for this VMA.
     #[inline]
-    fn set_flags(&self, flags: flags::vm_flags_t) {
-        // SAFETY: The mmap write lock is held and the VMA is not yet visible.
-        unsafe { bindings::vm_flags_set(self.as_ptr(), flags) };
+    unsafe fn update_flags(&self, set: vm_flags_t, clear: vm_flags_t) {
+        // SAFETY: The mmap write lock is held and the VMA is not yet visible (type invariants);
+        // the caller ensures the result is valid.
+        unsafe {
+            bindings::vm_flags_set(self.as_ptr(), set);
+            bindings::vm_flags_clear(self.as_ptr(), clear);
+        }
     }
 
     /// Sets `VM_MIXEDMAP`, so pages can be inserted with [`VmaMixedMap::vm_insert_page`].
     #[inline]
-    pub fn set_mixedmap(&self) {
-        self.set_flags(flags::MIXEDMAP);
+    pub fn set_mixedmap(&self) -> &VmaMixedMap {
+        // SAFETY: `VmaNew` offers no way to set `VM_PFNMAP`, the only flag `VM_MIXEDMAP`
+        // excludes.
+        unsafe { self.update_flags(flags::MIXEDMAP, 0) };
+        // SAFETY: We just set `VM_MIXEDMAP`, and the VMA is valid while `self` is borrowed.
+        unsafe { VmaMixedMap::from_raw(self.as_ptr()) }
     }
 
     /// Sets `VM_IO`: the mapping is memory-mapped I/O, excluded from core dumps and `mlock`.
     #[inline]
     pub fn set_io(&self) {
-        self.set_flags(flags::IO);
+        // SAFETY: `VM_IO` combines with every other flag.
+        unsafe { self.update_flags(flags::IO, 0) };
     }
 
     /// Sets `VM_DONTEXPAND`: `mremap` cannot grow the mapping.
     #[inline]
     pub fn set_dontexpand(&self) {
-        self.set_flags(flags::DONTEXPAND);
+        // SAFETY: `VM_DONTEXPAND` combines with every other flag.
+        unsafe { self.update_flags(flags::DONTEXPAND, 0) };
     }
 
-    /// Sets `VM_DONTCOPY`: the mapping is not inherited over `fork`.
+    /// Sets `VM_DONTCOPY`: the mapping is not inherited over `fork` (permanent only with
+    /// `VM_IO`).
     #[inline]
     pub fn set_dontcopy(&self) {
-        self.set_flags(flags::DONTCOPY);
+        // SAFETY: `VM_DONTCOPY` combines with every other flag.
+        unsafe { self.update_flags(flags::DONTCOPY, 0) };
     }
 
-    /// Sets `VM_DONTDUMP`: the mapping is excluded from core dumps.
+    /// Sets `VM_DONTDUMP`: the mapping is excluded from core dumps (permanent only with
+    /// `VM_IO`).
     #[inline]
     pub fn set_dontdump(&self) {
-        self.set_flags(flags::DONTDUMP);
+        // SAFETY: `VM_DONTDUMP` combines with every other flag.
+        unsafe { self.update_flags(flags::DONTDUMP, 0) };
     }
 
-    /// Clears `VM_MAYWRITE`, so `mprotect` can never make the mapping writable.
-    ///
-    /// Returns `EINVAL`, changing nothing, if the mapping is already writable.
+    /// Returns whether the mapping is readable (`VM_READ`).
     #[inline]
-    pub fn try_clear_maywrite(&self) -> Result {
-        if self.flags() & flags::WRITE != 0 {
+    pub fn readable(&self) -> bool {
+        self.flags() & flags::READ != 0
+    }
+
+    /// Clears `VM_MAYREAD`, so `mprotect` can never make the mapping readable. Irreversible.
+    ///
+    /// Returns `EINVAL`, changing nothing, if the mapping is readable.
+    #[inline]
+    pub fn try_clear_mayread(&self) -> Result {
+        if self.readable() {
             return Err(EINVAL);
         }
-        // SAFETY: The mmap write lock is held, the VMA is not yet visible, and clearing
-        // `VM_MAYWRITE` on a VMA without `VM_WRITE` is a valid state.
-        unsafe { bindings::vm_flags_clear(self.as_ptr(), flags::MAYWRITE) };
+        // SAFETY: Without `VM_READ`, a VMA without `VM_MAYREAD` is valid.
+        unsafe { self.update_flags(0, flags::MAYREAD) };
         Ok(())
     }
 
-    /// Installs the `vm_operations` of `T` with `data` as the VMA's private data.
+    /// Returns whether the mapping is writable (`VM_WRITE`).
+    #[inline]
+    pub fn writable(&self) -> bool {
+        self.flags() & flags::WRITE != 0
+    }
+
+    /// Clears `VM_MAYWRITE`, so `mprotect` can never make the mapping writable. Irreversible.
     ///
-    /// Every VMA split or duplicated from this one takes its own reference to `data` (`open`),
-    /// and each drops it when unmapped (`close`). Returns `EBUSY`, changing nothing, if
-    /// operations or private data were already installed.
-    ///
-    /// Call it last in `mmap`: if `mmap` fails afterwards, the core replaces the operations
-    /// (`mmap_file()`) and frees the VMA without calling `close`, leaking this VMA's reference
-    /// to `data`. Without `VM_MIXEDMAP`, `VM_IO` or `VM_DONTEXPAND`, a VMA whose flags `mmap`
-    /// changed may likewise be merged into its neighbour and freed without `close`.
-    pub fn set_vm_ops<T: VmOperations>(&self, data: Arc<T::Data>) -> Result {
-        if self.has_vm_ops() {
-            return Err(EBUSY);
+    /// Returns `EINVAL`, changing nothing, if the mapping is writable.
+    #[inline]
+    pub fn try_clear_maywrite(&self) -> Result {
+        if self.writable() {
+            return Err(EINVAL);
         }
-        let vma = self.as_ptr();
-        // SAFETY: The VMA is valid, only this thread can reach it, and it has neither operations
-        // nor private data that would be overwritten.
-        unsafe {
-            (*vma).vm_private_data = data.into_foreign() as *mut _;
-            (*vma).vm_ops = VmOpsTable::<T>::vtable();
-        }
+        // SAFETY: Without `VM_WRITE`, a VMA without `VM_MAYWRITE` is valid.
+        unsafe { self.update_flags(0, flags::MAYWRITE) };
         Ok(())
     }
 
-    // Not inline: `vma_dummy_vm_ops` is not exported to modules.
-    #[inline(never)]
-    fn has_vm_ops(&self) -> bool {
-        // SAFETY: The VMA is valid and only this thread can reach it.
-        let (ops, data) = unsafe { ((*self.as_ptr()).vm_ops, (*self.as_ptr()).vm_private_data) };
-        let dummy = ptr::addr_of!(bindings::vma_dummy_vm_ops);
-        !data.is_null() || !ops.is_null() && !ptr::eq(ops, dummy)
+    /// Returns whether the mapping is executable (`VM_EXEC`).
+    #[inline]
+    pub fn executable(&self) -> bool {
+        self.flags() & flags::EXEC != 0
+    }
+
+    /// Clears `VM_MAYEXEC`, so `mprotect` can never make the mapping executable. Irreversible.
+    ///
+    /// Returns `EINVAL`, changing nothing, if the mapping is executable.
+    #[inline]
+    pub fn try_clear_mayexec(&self) -> Result {
+        if self.executable() {
+            return Err(EINVAL);
+        }
+        // SAFETY: Without `VM_EXEC`, a VMA without `VM_MAYEXEC` is valid.
+        unsafe { self.update_flags(0, flags::MAYEXEC) };
+        Ok(())
     }
 }

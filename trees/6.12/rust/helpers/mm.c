@@ -1,18 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
 
 /*
- * Helpers for the mm and per-VMA lock abstractions in rust/kernel/mm.rs.
+ * Helpers for the mm and per-VMA lock abstractions in rust/kernel/mm.rs
+ * and rust/kernel/mm/.
  *
- * Everything whose signature or semantics changed after 6.12 is wrapped
- * here, so that the Rust API does not change with the kernel version. On
- * 6.15+ (vm_refcnt instead of the vm_lock rwsem) these become:
+ * Everything whose signature or semantics differ between 6.12 and the
+ * newer trees this series supports is wrapped here, so that the Rust API
+ * is the same on both. The 7.3 series adds the same helpers to that tree,
+ * where:
  *
- *  - rust_helper_vma_start_read_locked(): vma_start_read_locked(vma);
- *  - rust_helper_vma_end_read(): vma_end_read(vma), unchanged;
- *  - rust_helper_vma_start_write(): vma_start_write(vma), now calling the
- *    exported __vma_start_write();
- *  - rust_helper_mmap_write_trylock(): mmap_write_trylock(mm), which
- *    then exists in <linux/mmap_lock.h>.
+ *  - rust_helper_vma_start_read_locked() is vma_start_read_locked(), which
+ *    can fail there (vm_refcnt is a bounded reference count);
+ *  - rust_helper_vma_start_write() calls the exported __vma_start_write().
  */
 
 #include <linux/mm.h>
@@ -64,17 +63,6 @@ int rust_helper_mmap_write_lock_killable(struct mm_struct *mm)
 	return mmap_write_lock_killable(mm);
 }
 
-/* 6.12 has no mmap_write_trylock(); later kernels do. */
-bool rust_helper_mmap_write_trylock(struct mm_struct *mm)
-{
-	bool ret;
-
-	__mmap_lock_trace_start_locking(mm, true);
-	ret = down_write_trylock(&mm->mmap_lock) != 0;
-	__mmap_lock_trace_acquire_returned(mm, true, ret);
-	return ret;
-}
-
 void rust_helper_mmap_write_unlock(struct mm_struct *mm)
 {
 	mmap_write_unlock(mm);
@@ -93,14 +81,15 @@ struct vm_area_struct *rust_helper_vma_lookup(struct mm_struct *mm,
 
 /*
  * Take the per-VMA read lock of a VMA found under mmap_read_lock(). It
- * cannot fail: nobody can write-mark the VMA while we hold the mmap lock.
- * vma_start_read() could fail spuriously, so 6.12 open-codes this, see
- * uffd_lock_vma().
+ * cannot fail on 6.12: nobody can write-mark the VMA while we hold the
+ * mmap lock, and the rwsem has no reader limit. vma_start_read() could
+ * fail spuriously, so 6.12 open-codes this, see uffd_lock_vma().
  */
-void rust_helper_vma_start_read_locked(struct vm_area_struct *vma)
+bool rust_helper_vma_start_read_locked(struct vm_area_struct *vma)
 {
 	mmap_assert_locked(vma->vm_mm);
 	down_read(&vma->vm_lock->lock);
+	return true;
 }
 
 void rust_helper_vma_end_read(struct vm_area_struct *vma)

@@ -105,12 +105,6 @@ impl<T: MiscDevice> MiscDeviceRegistration<T> {
     pub fn as_raw(&self) -> *mut bindings::miscdevice {
         self.inner.get()
     }
-
-    /// Returns the minor number the device was given.
-    pub fn minor(&self) -> i32 {
-        // SAFETY: The device is registered, so its minor is set and does not change.
-        unsafe { (*self.as_raw()).minor }
-    }
 }
 
 #[pinned_drop]
