@@ -140,8 +140,10 @@ impl<'a> MmapReadGuard<'a> {
     /// bounded reference count (`vm_refcnt`, since 6.15), taking it fails with `EAGAIN` when the
     /// count is saturated.
     pub fn lock_vma(&self, addr: usize) -> Result<Option<VmaReadGuard<'a>>> {
-        // SAFETY: `self` holds the mmap read lock while `'a` lasts, and the VMA read lock taken
-        // below keeps the VMA valid after that.
+        // SAFETY: `vma_lookup_locked` needs the mmap lock for as long as the result is used. The
+        // result is used under the mmap read lock `self` holds until the VMA read lock is taken
+        // below; only then does it leave this function, in a guard that owns that VMA read lock,
+        // which keeps the VMA valid for `'a` after the mmap lock is gone. On failure it is dropped.
         let vma: Option<&'a VmaRef> = unsafe { self.mm.vma_lookup_locked(addr) };
         let Some(vma) = vma else {
             return Ok(None);
