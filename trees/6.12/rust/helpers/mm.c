@@ -121,3 +121,19 @@ void rust_helper_release_fault_lock(struct vm_fault *vmf)
 {
 	release_fault_lock(vmf);
 }
+
+unsigned long rust_helper_page_to_pfn(struct page *page)
+{
+	return page_to_pfn(page);
+}
+
+pgprot_t rust_helper_pgprot_noncached(pgprot_t prot)
+{
+	return pgprot_noncached(prot);
+}
+
+/* A function on x86, where the Rust bindings use it directly. */
+pgprot_t rust_helper_pgprot_writecombine(pgprot_t prot)
+{
+	return pgprot_writecombine(prot);
+}

@@ -245,10 +245,16 @@ impl VmaMixedMap {
     ///
     /// Returns `EFAULT` if `address` is outside the VMA and `EBUSY` if a page is already mapped
     /// there.
+    ///
+    /// Fails with `EINVAL` if the VMA is also a PFN map: see [`VmaNew::set_pfnmap`].
     #[inline]
     pub fn vm_insert_page(&self, address: usize, page: &Page) -> Result {
-        // SAFETY: The VMA is locked and has `VM_MIXEDMAP` set, which is what `vm_insert_page`
-        // requires under a read lock; `page` is a valid page we hold a reference to.
+        if self.flags() & flags::PFNMAP != 0 {
+            return Err(EINVAL);
+        }
+        // SAFETY: The VMA is locked and has `VM_MIXEDMAP` but not `VM_PFNMAP` set, which is
+        // what `vm_insert_page` requires under a read lock; `page` is a valid page we hold a
+        // reference to.
         to_result(unsafe { bindings::vm_insert_page(self.as_ptr(), address as _, page.as_ptr()) })
     }
 }
@@ -257,7 +263,8 @@ impl VmaMixedMap {
 ///
 /// The mmap write lock is held and the VMA is not yet visible in the address space, so its
 /// flags and operations may be changed. Only combinations that keep the kernel's invariants are
-/// offered: no `VM_PFNMAP`, and `VM_MAYWRITE` can only be cleared on a VMA that is not writable.
+/// offered: `VM_PFNMAP` only on a VMA that is not copy-on-write ([`VmaNew::set_pfnmap`]), and
+/// `VM_MAYWRITE` can only be cleared on a VMA that is not writable.
 ///
 /// # Invariants
 ///
@@ -310,7 +317,7 @@ impl VmaNew {
     ///
     /// The resulting flags must be a valid state for this VMA.
     #[inline]
-    unsafe fn update_flags(&self, set: vm_flags_t, clear: vm_flags_t) {
+    pub(crate) unsafe fn update_flags(&self, set: vm_flags_t, clear: vm_flags_t) {
         // SAFETY: The mmap write lock is held and the VMA is not yet visible (type invariants);
         // the caller ensures the result is valid.
         unsafe {
@@ -322,8 +329,9 @@ impl VmaNew {
     /// Sets `VM_MIXEDMAP`, so pages can be inserted with [`VmaMixedMap::vm_insert_page`].
     #[inline]
     pub fn set_mixedmap(&self) -> &VmaMixedMap {
-        // SAFETY: `VmaNew` offers no way to set `VM_PFNMAP`, the only flag `VM_MIXEDMAP`
-        // excludes.
+        // SAFETY: `VM_MIXEDMAP` excludes `VM_PFNMAP`. Both are set if the driver called
+        // `set_pfnmap()` before this; then `vm_insert_page()` and `VmaPfnMap::insert_pfn()` both
+        // refuse the VMA, so no insert function reaches the `BUG_ON`s of that state.
         unsafe { self.update_flags(flags::MIXEDMAP, 0) };
         // SAFETY: We just set `VM_MIXEDMAP`, and the VMA is valid while `self` is borrowed.
         unsafe { VmaMixedMap::from_raw(self.as_ptr()) }

@@ -1,0 +1,332 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! PFN maps (`VM_PFNMAP`): VMAs that map page frames without taking references on them.
+//!
+//! C header: [`include/linux/mm.h`](srctree/include/linux/mm.h).
+//!
+//! Drivers map device memory and MMIO this way, and sometimes RAM they own. Since a PFN map
+//! takes no reference, whatever backs a page frame must outlive every page table entry that
+//! maps it. The abstraction offers two ways to get that right:
+//!
+//! - [`VmFault::insert_pfn`] maps a [`Page`] borrowed from the VMA's own data (the
+//!   [`VmOperations::Data`] installed with [`VmaNew::set_vm_ops`]). Every VMA holds a
+//!   reference to that data until its `close` callback, and the core removes a VMA's page
+//!   table entries before it calls `close` (`munmap`, `exit_mmap`, a failed `mremap`), moves
+//!   them only to VMAs that took their own reference (`mremap`, `fork`), so the page outlives
+//!   its entries. This needs no `unsafe` and is checked by the borrow checker.
+//! - [`VmaPfnMap::insert_pfn`] and [`VmaNew::remap_pfn_range`] map any page frame, for example
+//!   a device's registers, and are `unsafe`: the caller promises the memory stays valid until
+//!   every entry is gone.
+//!
+//! # Page protections and RAM
+//!
+//! [`Pgprot`] has the VMA's own protection and its non-cached and write-combined variants. Those
+//! variants are for device memory: on x86 the PAT makes the caching mode of a RAM page its
+//! memory type, write-back unless the driver changed its linear mapping with `set_memory_wc()`
+//! or `set_memory_uc()`. `vmf_insert_pfn_prot()` then silently maps it write-back, and
+//! `remap_pfn_range()` does so with a warning ("x86/PAT: ... map pfn RAM range req ..."). The
+//! safe path therefore maps RAM with the VMA's own protection only; the raw paths take a
+//! [`Pgprot`] and are `unsafe` anyway.
+//!
+//! # The kernel's invariants
+//!
+//! `vmf_insert_pfn_prot()` calls `BUG()` on a VMA with neither or both of `VM_PFNMAP` and
+//! `VM_MIXEDMAP`, and on a copy-on-write PFN map. [`VmaNew::set_pfnmap`] refuses a
+//! copy-on-write VMA and one with `VM_MIXEDMAP`; a [`VmaPfnMap`] only exists for a VMA with
+//! `VM_PFNMAP`; and since a driver may still call [`VmaNew::set_mixedmap`] after
+//! [`VmaNew::set_pfnmap`], both insert functions refuse a VMA that has both flags.
+
+use super::{
+    virt::{flags, vm_flags_t, VmaNew, VmaRef},
+    vm_ops::{VmFault, VmFaultResult, VmOperations},
+};
+use crate::{
+    bindings,
+    error::to_result,
+    ffi::c_ulong,
+    page::{Page, PAGE_SIZE},
+    prelude::*,
+};
+
+/// A page protection (`pgprot_t`): the access and caching bits of a page table entry.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::mm::{pfnmap::Pgprot, virt::VmaRef};
+///
+/// fn register_prot(vma: &VmaRef) -> Pgprot {
+///     // Device registers: not cached, whatever the VMA's default.
+///     Pgprot::of(vma).noncached()
+/// }
+/// ```
+#[derive(Clone, Copy)]
+#[repr(transparent)]
+pub struct Pgprot(bindings::pgprot_t);
+
+impl Pgprot {
+    /// The protection of the VMA's pages (`vm_page_prot`): its access rights, cached.
+    #[inline]
+    pub fn of(vma: &VmaRef) -> Self {
+        // SAFETY: By the type invariants of `VmaRef` the VMA is valid. `vm_page_prot` only
+        // changes under the mmap write lock with the VMA write-marked, which the holder of a
+        // `VmaRef` excludes.
+        Self(unsafe { (*vma.as_ptr()).vm_page_prot })
+    }
+
+    /// The same access rights, not cached (`pgprot_noncached()`): for device registers.
+    #[inline]
+    pub fn noncached(self) -> Self {
+        // SAFETY: `pgprot_noncached()` only computes a value.
+        Self(unsafe { bindings::pgprot_noncached(self.0) })
+    }
+
+    /// The same access rights, write-combined (`pgprot_writecombine()`): for frame buffers and
+    /// other device memory written in bursts.
+    #[inline]
+    pub fn writecombine(self) -> Self {
+        // SAFETY: `pgprot_writecombine()` only computes a value.
+        Self(unsafe { bindings::pgprot_writecombine(self.0) })
+    }
+}
+
+/// A VMA with `VM_PFNMAP` set that is not a copy-on-write mapping.
+///
+/// # Invariants
+///
+/// The [`VmaRef`] invariants hold, `VM_PFNMAP` is set and the VMA is not a copy-on-write
+/// mapping (it is shared or cannot become writable).
+#[repr(transparent)]
+pub struct VmaPfnMap {
+    vma: VmaRef,
+}
+
+impl core::ops::Deref for VmaPfnMap {
+    type Target = VmaRef;
+
+    #[inline]
+    fn deref(&self) -> &VmaRef {
+        &self.vma
+    }
+}
+
+/// Whether `vm_flags` are those of a copy-on-write mapping (`is_cow_mapping()`).
+#[inline]
+fn is_cow(vm_flags: vm_flags_t) -> bool {
+    vm_flags & (flags::SHARED | flags::MAYWRITE) == flags::MAYWRITE
+}
+
+impl VmaPfnMap {
+    /// Access a PFN map given a raw pointer to its VMA.
+    ///
+    /// # Safety
+    ///
+    /// The [`VmaRef`] invariants must hold for `'a`, `VM_PFNMAP` must be set and the VMA must
+    /// not be a copy-on-write mapping.
+    #[inline]
+    pub unsafe fn from_raw<'a>(vma: *const bindings::vm_area_struct) -> &'a Self {
+        // SAFETY: The caller ensures the invariants are satisfied for `'a`.
+        unsafe { &*vma.cast() }
+    }
+
+    /// Maps the page frame `pfn` at `address` with `prot` (`vmf_insert_pfn_prot()`), taking no
+    /// reference on it.
+    ///
+    /// An entry that another thread installed first counts as success. Fails with `EINVAL` if
+    /// the VMA also has `VM_MIXEDMAP`, `EFAULT` if `address` is outside the VMA or the
+    /// architecture refuses the page frame, and `ENOMEM` if a page table cannot be allocated.
+    ///
+    /// # Safety
+    ///
+    /// The memory at `pfn` must stay valid, and must not be reused for anything else, until
+    /// every page table entry mapping it is gone: until the VMA and every VMA it is split,
+    /// moved or forked into is closed, or until the driver removed the entries (for example
+    /// with `unmap_mapping_range()`) in a way that no fault can undo.
+    #[inline]
+    pub unsafe fn insert_pfn(&self, address: usize, pfn: usize, prot: Pgprot) -> Result {
+        if self.flags() & flags::MIXEDMAP != 0 {
+            return Err(EINVAL);
+        }
+        // SAFETY: The VMA is locked and has `VM_PFNMAP` but not `VM_MIXEDMAP` and is not a
+        // copy-on-write mapping (type invariants and the check above), so none of the function's
+        // `BUG_ON`s fires. The caller keeps the memory valid as long as it is mapped.
+        let ret = unsafe {
+            bindings::vmf_insert_pfn_prot(self.as_ptr(), address as c_ulong, pfn as c_ulong, prot.0)
+        };
+        if ret == bindings::vm_fault_reason_VM_FAULT_NOPAGE as bindings::vm_fault_t {
+            Ok(())
+        } else if ret == bindings::vm_fault_reason_VM_FAULT_OOM as bindings::vm_fault_t {
+            Err(ENOMEM)
+        } else {
+            Err(EFAULT)
+        }
+    }
+}
+
+impl VmaRef {
+    /// Returns this VMA as a PFN map if it has `VM_PFNMAP` set and is not a copy-on-write
+    /// mapping.
+    #[inline]
+    pub fn as_pfnmap_vma(&self) -> Option<&VmaPfnMap> {
+        let vm_flags = self.flags();
+        if vm_flags & flags::PFNMAP == 0 || is_cow(vm_flags) {
+            return None;
+        }
+        // SAFETY: We just checked the flags, which do not change while the VMA is locked.
+        Some(unsafe { VmaPfnMap::from_raw(self.as_ptr()) })
+    }
+}
+
+impl VmaNew {
+    /// Makes the VMA a PFN map, setting the flags `remap_pfn_range()` sets: `VM_PFNMAP`,
+    /// `VM_IO` (no one may look at the memory behind it), `VM_DONTEXPAND` and `VM_DONTDUMP`.
+    ///
+    /// Fails with `EINVAL`, changing nothing, on a copy-on-write mapping (a private mapping
+    /// that may become writable: call [`VmaNew::try_clear_maywrite`] first) or a VMA with
+    /// `VM_MIXEDMAP`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kernel::mm::{pfnmap::VmaPfnMap, virt::{flags, VmaNew}};
+    ///
+    /// fn mmap_pfn(vma: &VmaNew) -> Result<&VmaPfnMap> {
+    ///     if vma.flags() & flags::SHARED == 0 {
+    ///         // Private mappings of device memory are read-only.
+    ///         vma.try_clear_maywrite()?;
+    ///     }
+    ///     vma.set_pfnmap()
+    /// }
+    /// ```
+    pub fn set_pfnmap(&self) -> Result<&VmaPfnMap> {
+        let vm_flags = self.flags();
+        if vm_flags & flags::MIXEDMAP != 0 || is_cow(vm_flags) {
+            return Err(EINVAL);
+        }
+        let set = flags::PFNMAP | flags::IO | flags::DONTEXPAND | flags::DONTDUMP;
+        // SAFETY: The VMA has no `VM_MIXEDMAP` and is not a copy-on-write mapping, the two
+        // states `VM_PFNMAP` excludes.
+        unsafe { self.update_flags(set, 0) };
+        // SAFETY: We just set `VM_PFNMAP` on a VMA that is not a copy-on-write mapping, and
+        // `VmaNew` cannot make it one (it can only clear the `VM_MAY*` flags).
+        Ok(unsafe { VmaPfnMap::from_raw(self.as_ptr()) })
+    }
+
+    /// Maps `size` bytes of page frames from `pfn` on at `address` with `prot`, now
+    /// (`remap_pfn_range()`), so that they never fault.
+    ///
+    /// Fails with `EINVAL` unless the VMA is a PFN map ([`VmaNew::set_pfnmap`]) without
+    /// `VM_MIXEDMAP`, or if the range is not page-aligned or not inside the VMA. If the
+    /// `mmap` handler fails afterwards, the core removes the entries.
+    ///
+    /// # Safety
+    ///
+    /// The memory at the page frames must stay valid, and must not be reused for anything
+    /// else, until every page table entry mapping it is gone, as for
+    /// [`VmaPfnMap::insert_pfn`].
+    pub unsafe fn remap_pfn_range(
+        &self,
+        address: usize,
+        pfn: usize,
+        size: usize,
+        prot: Pgprot,
+    ) -> Result {
+        let pfnmap = self.as_pfnmap_vma().ok_or(EINVAL)?;
+        let end = address.checked_add(size).ok_or(EINVAL)?;
+        let page_mask = PAGE_SIZE - 1;
+        if pfnmap.flags() & flags::MIXEDMAP != 0
+            || size == 0
+            || (address | size) & page_mask != 0
+            || address < self.start()
+            || end > self.end()
+        {
+            return Err(EINVAL);
+        }
+        // SAFETY: The mmap write lock is held on a VMA being set up (type invariants), which
+        // is a PFN map that is not copy-on-write, so `remap_pfn_range()` changes neither its
+        // flags nor its offset; the range is inside it. The caller keeps the memory valid.
+        to_result(unsafe {
+            bindings::remap_pfn_range(
+                self.as_ptr(),
+                address as c_ulong,
+                pfn as c_ulong,
+                size as c_ulong,
+                prot.0,
+            )
+        })
+    }
+
+    /// Maps `page` at `address` now, with the VMA's protection (`remap_pfn_range()` of one
+    /// page), taking no reference on it.
+    ///
+    /// Fails as [`VmaNew::remap_pfn_range`] does.
+    ///
+    /// # Safety
+    ///
+    /// `page` must not be freed until every page table entry mapping it is gone: for example,
+    /// it belongs to the data installed on this VMA with [`VmaNew::set_vm_ops`], and the driver
+    /// also holds that data until `mmap` returned (if `mmap` fails, the core removes the
+    /// entries without calling `close`).
+    pub unsafe fn remap_page(&self, address: usize, page: &Page) -> Result {
+        // SAFETY: The caller keeps the page valid while it is mapped.
+        unsafe { self.remap_pfn_range(address, page_pfn(page), PAGE_SIZE, Pgprot::of(self)) }
+    }
+}
+
+/// The page frame number of `page`.
+#[inline]
+pub(crate) fn page_pfn(page: &Page) -> usize {
+    // SAFETY: `page` is a valid page.
+    unsafe { bindings::page_to_pfn(page.as_ptr()) as usize }
+}
+
+impl VmFault {
+    /// Maps a page of the VMA's own data at the faulting address of a PFN map, with the VMA's
+    /// page protection.
+    ///
+    /// `page` picks the page from the data the VMA runs `T` with; the page must be borrowed
+    /// from that data (or be `'static`), which keeps it alive until the VMA's entries are gone
+    /// (see the [module documentation](self)). Fails with `SIGBUS` if the VMA does not run `T`,
+    /// is not a PFN map, or `page` returns `None`. An entry that another thread installed first
+    /// counts as success.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kernel::mm::vm_ops::{VmFault, VmFaultResult, VmOperations};
+    /// use kernel::page::Page;
+    /// use kernel::prelude::*;
+    /// use kernel::sync::ArcBorrow;
+    ///
+    /// struct Pages;
+    ///
+    /// #[vtable]
+    /// impl VmOperations for Pages {
+    ///     type Data = KVec<Page>;
+    ///
+    ///     fn fault(_pages: ArcBorrow<'_, KVec<Page>>, vmf: &VmFault) -> VmFaultResult {
+    ///         let index = vmf.pgoff();
+    ///         vmf.insert_pfn::<Self>(|pages| pages.get(index))
+    ///     }
+    /// }
+    /// ```
+    pub fn insert_pfn<T: VmOperations>(
+        &self,
+        page: impl FnOnce(&T::Data) -> Option<&Page>,
+    ) -> VmFaultResult {
+        let vma = self.vma();
+        let (Some(data), Some(pfnmap)) = (vma.vm_data::<T>(), vma.as_pfnmap_vma()) else {
+            return VmFaultResult::Sigbus;
+        };
+        let Some(page) = page(&data) else {
+            return VmFaultResult::Sigbus;
+        };
+        // SAFETY: `page` is borrowed from the data of a VMA running `T`'s operations (or is
+        // `'static`). Each VMA holding its entries holds a reference to that data until
+        // `close`, which the core calls only after removing the VMA's entries.
+        match unsafe { pfnmap.insert_pfn(self.address(), page_pfn(page), Pgprot::of(vma)) } {
+            Ok(()) => VmFaultResult::NoPage,
+            Err(e) => e.into(),
+        }
+    }
+}
