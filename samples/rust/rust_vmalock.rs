@@ -8,6 +8,10 @@
 //! `map_pages`. The ioctls look up VMAs through the per-VMA lock (falling back to the mmap
 //! lock), and zap a range under the mmap write lock with its VMAs write-marked.
 //!
+//! The mmap offset picks a view of the pages: as pages (`VM_MIXEDMAP`), or as page frames
+//! (`VM_PFNMAP`) as a device maps its memory, faulted in or mapped at mmap time. The faulted PFN
+//! view can be revoked in every process that maps it, as a device takes its memory away.
+//!
 //! `samples/vmalock/c_vmalock.c` is its C twin, with the same user API and behaviour.
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -17,12 +21,13 @@ use kernel::{
     ioctl::{_IOC_SIZE, _IOW, _IOWR},
     miscdevice::{MiscDevice, MiscDeviceOptions, MiscDeviceRegistration},
     mm::{
+        revoke::RevocableMapping,
         virt::{flags, VmaNew, VmaRef},
         vm_ops::{FaultLock, VmFault, VmFaultResult, VmOperations},
         MmWithUser, VmaLockKind,
     },
     new_mutex,
-    page::{Page, PAGE_SIZE},
+    page::{Page, PAGE_SHIFT, PAGE_SIZE},
     prelude::*,
     sync::{Arc, ArcBorrow, Mutex},
     transmute::{AsBytes, FromBytes},
@@ -38,6 +43,10 @@ const STATS_GLOBAL: u32 = 1;
 
 const MODE_DEFAULT: u32 = 0;
 const MODE_FORCE_MMAP: u32 = 1;
+/// First page offset of the PFN view and of the eager PFN view (`VMALOCK_PFN*_OFFSET`).
+const PFN_PGOFF: usize = (1 << 40) >> PAGE_SHIFT;
+const PFN_EAGER_PGOFF: usize = (1 << 41) >> PAGE_SHIFT;
+
 const LOCK_VMA: u32 = 1;
 const LOCK_MMAP: u32 = 2;
 
@@ -49,6 +58,10 @@ const IOC_LOOKUP: u32 = _IOWR::<Lookup>(MAGIC, 3);
 const IOC_ZAP: u32 = _IOWR::<Zap>(MAGIC, 4);
 const IOC_GET_STATS: u32 = _IOWR::<Stats>(MAGIC, 5);
 const IOC_RESET_STATS: u32 = _IOW::<u32>(MAGIC, 6);
+const IOC_REVOKE: u32 = _IOW::<Revoke>(MAGIC, 7);
+
+const REVOKE_REVOKE: u32 = 0;
+const REVOKE_RESTORE: u32 = 1;
 
 module! {
     type: RustVmaLock,
@@ -114,6 +127,14 @@ struct Zap {
     vmas: u64,
 }
 
+/// `struct vmalock_revoke`.
+#[repr(C)]
+#[derive(Default)]
+struct Revoke {
+    size: u32,
+    op: u32,
+}
+
 /// `struct vmalock_stats`: the counters follow in the order of [`Counter`].
 #[repr(C)]
 #[derive(Default)]
@@ -137,6 +158,8 @@ unsafe impl FromBytes for Zap {}
 // SAFETY: See above.
 unsafe impl AsBytes for Zap {}
 // SAFETY: See above.
+unsafe impl FromBytes for Revoke {}
+// SAFETY: See above.
 unsafe impl FromBytes for Stats {}
 // SAFETY: See above.
 unsafe impl AsBytes for Stats {}
@@ -154,8 +177,11 @@ enum Counter {
     PagesZapped,
     VmaOpens,
     VmaCloses,
+    PfnFaults,
+    PfnRemaps,
+    Revokes,
 }
-const NR_COUNTERS: usize = Counter::VmaCloses as usize + 1;
+const NR_COUNTERS: usize = Counter::Revokes as usize + 1;
 
 /// A set of statistics: of one open file, or global.
 struct Counters([AtomicU64; NR_COUNTERS]);
@@ -180,19 +206,25 @@ impl Counters {
 static GLOBAL: Counters = Counters::new();
 
 /// State shared by an open file and its mappings.
+#[pin_data]
 struct Shared {
     counters: Counters,
     force_mmap: AtomicBool,
     generation: AtomicU64,
+    /// The address space the file maps through, and the pages its PFN view shows.
+    #[pin]
+    revocable: RevocableMapping<KVec<Page>>,
 }
 
 impl Shared {
-    fn new() -> Self {
-        Shared {
+    fn new() -> impl PinInit<Self> {
+        pin_init!(Shared {
             counters: Counters::new(),
             force_mmap: AtomicBool::new(force_mmap()),
             generation: AtomicU64::new(0),
-        }
+            // Revoked until the first `mmap` allocates the buffer.
+            revocable <- RevocableMapping::new(None),
+        })
     }
 
     /// Adds `n` to a counter of this file and to the global one.
@@ -204,7 +236,7 @@ impl Shared {
 
 /// The buffer of an open file; each of its VMAs holds a reference.
 struct Buffer {
-    pages: KVec<Page>,
+    pages: Arc<KVec<Page>>,
     shared: Arc<Shared>,
 }
 
@@ -214,6 +246,7 @@ impl Buffer {
         for _ in 0..npages {
             pages.push(Page::alloc_page(GFP_KERNEL | __GFP_ZERO)?, GFP_KERNEL)?;
         }
+        let pages = Arc::new(pages, GFP_KERNEL)?;
         let buffer = Arc::new(Buffer { pages, shared }, GFP_KERNEL)?;
         buffer.write_headers(0, npages, 0)?;
         Ok(buffer)
@@ -227,6 +260,28 @@ impl Buffer {
             unsafe { page.write_raw(header.as_ptr().cast(), 0, core::mem::size_of_val(&header))? };
         }
         Ok(())
+    }
+}
+
+/// How a mapping shows the buffer, chosen by its file offset.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum View {
+    /// `VM_MIXEDMAP`, pages inserted by faults.
+    Pages,
+    /// `VM_PFNMAP`, page frames inserted by faults.
+    Pfn,
+    /// `VM_PFNMAP`, page frames mapped at `mmap` time.
+    PfnEager,
+}
+
+/// The view of file page offset `pgoff` and the buffer page it shows.
+fn view(pgoff: usize) -> (View, usize) {
+    if pgoff >= PFN_EAGER_PGOFF {
+        (View::PfnEager, pgoff - PFN_EAGER_PGOFF)
+    } else if pgoff >= PFN_PGOFF {
+        (View::Pfn, pgoff - PFN_PGOFF)
+    } else {
+        (View::Pages, pgoff)
     }
 }
 
@@ -256,9 +311,21 @@ impl VmOperations for BufferVmOps {
             }
             FaultLock::Mmap => shared.count(Counter::FaultsMmap, 1),
         }
-        match buffer.pages.get(vmf.pgoff()) {
-            Some(page) => vmf.insert_page(page),
-            None => VmFaultResult::Sigbus,
+        match view(vmf.pgoff()) {
+            (View::Pages, index) => match buffer.pages.get(index) {
+                Some(page) => vmf.insert_page(page),
+                None => VmFaultResult::Sigbus,
+            },
+            // Revocable: shows the pages the revocable mapping holds, if not revoked.
+            (View::Pfn, index) => {
+                shared.count(Counter::PfnFaults, 1);
+                shared.revocable.insert_pfn(vmf, |pages| pages.get(index))
+            }
+            // Faults only after a ZAP or a revocation; shows the VMA's own pages.
+            (View::PfnEager, index) => {
+                shared.count(Counter::PfnFaults, 1);
+                vmf.insert_pfn::<Self>(|buffer| buffer.pages.get(index))
+            }
         }
     }
 
@@ -280,10 +347,14 @@ struct VmaLockFile {
 impl MiscDevice for VmaLockFile {
     type Ptr = Pin<KBox<Self>>;
 
-    fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<Pin<KBox<Self>>> {
+    fn open(file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<Pin<KBox<Self>>> {
+        let shared = Arc::pin_init(Shared::new(), GFP_KERNEL)?;
+        // SAFETY: We are in `open`. The open file holds `shared` until it is released, after its
+        // last VMA is gone, and each VMA holds it too (through its buffer).
+        unsafe { shared.revocable.attach(file) };
         KBox::try_pin_init(
             try_pin_init!(VmaLockFile {
-                shared: Arc::new(Shared::new(), GFP_KERNEL)?,
+                shared,
                 buffer <- new_mutex!((DEFAULT_PAGES, None)),
             }),
             GFP_KERNEL,
@@ -296,10 +367,28 @@ impl MiscDevice for VmaLockFile {
             vma.try_clear_maywrite()?;
         }
         let npages = (vma.end() - vma.start()) / PAGE_SIZE;
-        let end = vma.pgoff().checked_add(npages).ok_or(EINVAL)?;
+        let (view, first) = view(vma.pgoff());
+        let end = first.checked_add(npages).ok_or(EINVAL)?;
         let buffer = this.buffer(end)?;
-        vma.set_mixedmap();
-        vma.set_dontexpand();
+        if view == View::Pfn && this.shared.revocable.is_revoked() {
+            return Err(ENODEV);
+        }
+        if view == View::Pages {
+            vma.set_mixedmap();
+            vma.set_dontexpand();
+        } else {
+            vma.set_pfnmap()?;
+        }
+        if view == View::PfnEager {
+            for (i, page) in buffer.pages[first..end].iter().enumerate() {
+                let address = vma.start() + i * PAGE_SIZE;
+                // SAFETY: The page belongs to `buffer`, which the open file holds until it is
+                // released, after its last VMA is gone; `set_vm_ops` below also makes it the
+                // data of this VMA and of every VMA split or forked from it.
+                unsafe { vma.remap_page(address, page)? };
+            }
+            this.shared.count(Counter::PfnRemaps, npages as u64);
+        }
         vma.set_vm_ops::<BufferVmOps>(buffer)
     }
 
@@ -312,6 +401,7 @@ impl MiscDevice for VmaLockFile {
             IOC_ZAP => this.zap(file, arg)?,
             IOC_GET_STATS => this.stats(arg)?,
             IOC_RESET_STATS => this.reset_stats(arg)?,
+            IOC_REVOKE => this.revoke(arg)?,
             _ => return Err(ENOTTY),
         }
         Ok(0)
@@ -332,7 +422,7 @@ macro_rules! sized_arg {
         }
     )*};
 }
-sized_arg!(Info, Lookup, Zap, Stats);
+sized_arg!(Info, Lookup, Zap, Revoke, Stats);
 
 /// The `len` bytes of user memory at the ioctl argument `arg`.
 fn user_slice(arg: usize, len: usize) -> UserSlice {
@@ -377,6 +467,8 @@ impl VmaLockFile {
             return Err(EINVAL);
         }
         let buffer = Buffer::new(guard.0, self.shared.clone())?;
+        // Nothing was shown before: this cannot fail.
+        self.shared.revocable.restore(buffer.pages.clone())?;
         guard.1 = Some(buffer.clone());
         Ok(buffer)
     }
@@ -492,13 +584,30 @@ impl VmaLockFile {
             let (s, e) = (start.max(vma.start()), end.min(vma.end()));
             vma.zap_vma_range(s, e - s);
             shared.count(Counter::PagesZapped, ((e - s) / PAGE_SIZE) as u64);
-            let first = vma.pgoff() + (s - vma.start()) / PAGE_SIZE;
+            let first = view(vma.pgoff()).1 + (s - vma.start()) / PAGE_SIZE;
             buffer.write_headers(first, (e - s) / PAGE_SIZE, generation)?;
         }
         drop(guard);
         req.generation = generation;
         req.vmas = vmas;
         write_back(arg, &req)
+    }
+
+    /// Revokes the PFN view in every process, or restores it.
+    fn revoke(&self, arg: usize) -> Result {
+        let req: Revoke = read_sized(arg)?;
+        if req.op != REVOKE_REVOKE && req.op != REVOKE_RESTORE {
+            return Err(EINVAL);
+        }
+        let buffer = self.buffer.lock().1.clone().ok_or(EINVAL)?;
+        let revocable = &self.shared.revocable;
+        if req.op == REVOKE_RESTORE {
+            return revocable.restore(buffer.pages.clone());
+        }
+        // No mapping shows the pages any more; the buffer still holds them.
+        revocable.revoke().ok_or(EALREADY)?;
+        self.shared.count(Counter::Revokes, 1);
+        Ok(())
     }
 
     /// The counters of a `VMALOCK_STATS_*` scope.

@@ -2,6 +2,11 @@
 /*
  * A misc device whose pages are faulted in under the per-VMA lock.
  *
+ * The mmap offset picks a view of them: pages (VM_MIXEDMAP), or page frames
+ * (VM_PFNMAP) as a device maps its memory, faulted in or mapped at mmap time.
+ * The faulted PFN view can be revoked in every process that maps it, as a
+ * device takes its memory away.
+ *
  * Each open file of /dev/c-vmalock owns a buffer of pages (user API in
  * samples/vmalock/vmalock.h). mmap(MAP_SHARED) maps it; pages are inserted
  * lazily by the fault handler, which runs under the per-VMA lock because the
@@ -53,6 +58,9 @@ enum vmalock_counter {
 	VMALOCK_PAGES_ZAPPED,
 	VMALOCK_VMA_OPENS,
 	VMALOCK_VMA_CLOSES,
+	VMALOCK_PFN_FAULTS,
+	VMALOCK_PFN_REMAPS,
+	VMALOCK_REVOKES,
 	VMALOCK_NR_COUNTERS,
 };
 
@@ -64,12 +72,24 @@ struct vmalock_counters {
 /* Statistics of all open files since the module was loaded (or reset). */
 static struct vmalock_counters vmalock_global;
 
-/* State shared by an open file and its mappings. */
+/*
+ * State shared by an open file and its mappings.
+ *
+ * The file maps through mapping (file->f_mapping), so that REVOKE reaches
+ * every VMA of the file in every process with unmap_mapping_range(). A fault
+ * in the PFN view holds revoke_sem for reading from the check of revoked
+ * until its entry is installed; REVOKE sets revoked with it held for writing,
+ * which waits for those faults, and then unmaps: no entry is left when it
+ * returns, and later faults see revoked.
+ */
 struct vmalock_shared {
 	struct kref ref;
 	struct vmalock_counters counters;
 	bool force_mmap;
 	atomic64_t generation;
+	struct address_space mapping;
+	struct rw_semaphore revoke_sem;
+	bool revoked;		/* protected by revoke_sem */
 };
 
 /* The buffer of an open file; each of its VMAs holds a reference. */
@@ -174,11 +194,38 @@ static void vmalock_vm_close(struct vm_area_struct *vma)
 	kref_put(&buf->ref, vmalock_buffer_release);
 }
 
+/* How a mapping shows the buffer, chosen by its file offset (vmalock.h). */
+enum vmalock_view {
+	VMALOCK_VIEW_PAGES,	/* VM_MIXEDMAP, pages inserted by faults */
+	VMALOCK_VIEW_PFN,	/* VM_PFNMAP, page frames inserted by faults */
+	VMALOCK_VIEW_PFN_EAGER,	/* VM_PFNMAP, page frames mapped at mmap */
+};
+
+#define VMALOCK_PFN_PGOFF	(VMALOCK_PFN_OFFSET >> PAGE_SHIFT)
+#define VMALOCK_PFN_EAGER_PGOFF	(VMALOCK_PFN_EAGER_OFFSET >> PAGE_SHIFT)
+
+/* The view of file page offset pgoff; *index is the buffer page it shows. */
+static enum vmalock_view vmalock_view(pgoff_t pgoff, pgoff_t *index)
+{
+	if (pgoff >= VMALOCK_PFN_EAGER_PGOFF) {
+		*index = pgoff - VMALOCK_PFN_EAGER_PGOFF;
+		return VMALOCK_VIEW_PFN_EAGER;
+	}
+	if (pgoff >= VMALOCK_PFN_PGOFF) {
+		*index = pgoff - VMALOCK_PFN_PGOFF;
+		return VMALOCK_VIEW_PFN;
+	}
+	*index = pgoff;
+	return VMALOCK_VIEW_PAGES;
+}
+
 static vm_fault_t vmalock_vm_fault(struct vm_fault *vmf)
 {
 	struct vm_area_struct *vma = vmf->vma;
 	struct vmalock_buffer *buf = vma->vm_private_data;
 	struct vmalock_shared *shared = buf->shared;
+	enum vmalock_view view;
+	pgoff_t index;
 	int err;
 
 	if (vmf->flags & FAULT_FLAG_VMA_LOCK) {
@@ -195,9 +242,29 @@ static vm_fault_t vmalock_vm_fault(struct vm_fault *vmf)
 		vmalock_count(shared, VMALOCK_FAULTS_MMAP, 1);
 	}
 
-	if (vmf->pgoff >= buf->npages)
+	view = vmalock_view(vmf->pgoff, &index);
+	if (index >= buf->npages)
 		return VM_FAULT_SIGBUS;
-	err = vm_insert_page(vma, vmf->address, buf->pages[vmf->pgoff]);
+	if (view == VMALOCK_VIEW_PFN) {
+		vm_fault_t ret = VM_FAULT_SIGBUS;
+
+		vmalock_count(shared, VMALOCK_PFN_FAULTS, 1);
+		down_read(&shared->revoke_sem);
+		if (!shared->revoked)
+			ret = vmf_insert_pfn_prot(vma, vmf->address,
+						  page_to_pfn(buf->pages[index]),
+						  vma->vm_page_prot);
+		up_read(&shared->revoke_sem);
+		return ret;
+	}
+	if (view == VMALOCK_VIEW_PFN_EAGER) {
+		/* Faults only after a ZAP or a REVOKE: the VMA's own pages. */
+		vmalock_count(shared, VMALOCK_PFN_FAULTS, 1);
+		return vmf_insert_pfn_prot(vma, vmf->address,
+					   page_to_pfn(buf->pages[index]),
+					   vma->vm_page_prot);
+	}
+	err = vm_insert_page(vma, vmf->address, buf->pages[index]);
 	switch (err) {
 	case 0:
 	case -EBUSY:	/* another thread mapped it first */
@@ -243,6 +310,13 @@ static int vmalock_open(struct inode *inode, struct file *file)
 	}
 	kref_init(&vf->shared->ref);
 	vf->shared->force_mmap = force_mmap;
+	init_rwsem(&vf->shared->revoke_sem);
+	/* Like an inode's own: no page cache, so no operations. */
+	address_space_init_once(&vf->shared->mapping);
+	vf->shared->mapping.host = inode;
+	vf->shared->mapping.a_ops = &empty_aops;
+	/* vf->shared outlives the file and every VMA mapping it. */
+	file->f_mapping = &vf->shared->mapping;
 	mutex_init(&vf->lock);
 	vf->npages = VMALOCK_DEFAULT_PAGES;
 	file->private_data = vf;
@@ -265,7 +339,8 @@ static int vmalock_mmap(struct file *file, struct vm_area_struct *vma)
 {
 	struct vmalock_file *vf = file->private_data;
 	struct vmalock_buffer *buf;
-	unsigned long end;
+	enum vmalock_view view;
+	pgoff_t first, end, i;
 	int ret = 0;
 
 	/* A private mapping would get copy-on-write copies of our pages. */
@@ -275,7 +350,8 @@ static int vmalock_mmap(struct file *file, struct vm_area_struct *vma)
 	/* Called under the mmap write lock: no copy to or from user space here. */
 	mutex_lock(&vf->lock);
 	buf = vf->buf;
-	if (check_add_overflow(vma->vm_pgoff, vma_pages(vma), &end) ||
+	view = vmalock_view(vma->vm_pgoff, &first);
+	if (check_add_overflow(first, vma_pages(vma), &end) ||
 	    end > (buf ? buf->npages : vf->npages)) {
 		ret = -EINVAL;
 		goto out_unlock;
@@ -291,9 +367,35 @@ static int vmalock_mmap(struct file *file, struct vm_area_struct *vma)
 	kref_get(&buf->ref);
 	mutex_unlock(&vf->lock);
 
+	if (view == VMALOCK_VIEW_PFN) {
+		down_read(&vf->shared->revoke_sem);
+		ret = vf->shared->revoked ? -ENODEV : 0;
+		up_read(&vf->shared->revoke_sem);
+		if (ret) {
+			kref_put(&buf->ref, vmalock_buffer_release);
+			return ret;
+		}
+	}
+
 	if (!(vma->vm_flags & VM_SHARED))
 		vm_flags_clear(vma, VM_MAYWRITE);
-	vm_flags_set(vma, VM_MIXEDMAP | VM_DONTEXPAND);
+	if (view == VMALOCK_VIEW_PAGES)
+		vm_flags_set(vma, VM_MIXEDMAP | VM_DONTEXPAND);
+	else
+		vm_flags_set(vma, VM_PFNMAP | VM_IO | VM_DONTEXPAND | VM_DONTDUMP);
+	if (view == VMALOCK_VIEW_PFN_EAGER) {
+		/* The open file holds buf until release, after its last VMA. */
+		for (i = 0; i < vma_pages(vma); i++) {
+			ret = remap_pfn_range(vma, vma->vm_start + (i << PAGE_SHIFT),
+					      page_to_pfn(buf->pages[first + i]),
+					      PAGE_SIZE, vma->vm_page_prot);
+			if (ret) {
+				kref_put(&buf->ref, vmalock_buffer_release);
+				return ret;
+			}
+		}
+		vmalock_count(vf->shared, VMALOCK_PFN_REMAPS, vma_pages(vma));
+	}
 	vma->vm_ops = &vmalock_vm_ops;
 	vma->vm_private_data = buf;
 	return 0;
@@ -445,6 +547,7 @@ static u64 vmalock_zap_locked(struct vmalock_shared *shared, struct file *file,
 {
 	VMA_ITERATOR(vmi, mm, start);
 	struct vm_area_struct *vma;
+	pgoff_t first;
 	u64 vmas = 0;
 
 	for_each_vma_range(vmi, vma, end) {
@@ -467,7 +570,8 @@ static u64 vmalock_zap_locked(struct vmalock_shared *shared, struct file *file,
 		e = min(end, vma->vm_end);
 		zap_vma_range(vma, s, e - s);
 		vmalock_count(shared, VMALOCK_PAGES_ZAPPED, (e - s) >> PAGE_SHIFT);
-		vmalock_write_headers(buf, vma->vm_pgoff +
+		vmalock_view(vma->vm_pgoff, &first);
+		vmalock_write_headers(buf, first +
 				      ((s - vma->vm_start) >> PAGE_SHIFT),
 				      (e - s) >> PAGE_SHIFT, *generation);
 	}
@@ -556,6 +660,9 @@ static long vmalock_get_stats(struct vmalock_file *vf,
 	st.pages_zapped = atomic64_read(&cnt->c[VMALOCK_PAGES_ZAPPED]);
 	st.vma_opens = atomic64_read(&cnt->c[VMALOCK_VMA_OPENS]);
 	st.vma_closes = atomic64_read(&cnt->c[VMALOCK_VMA_CLOSES]);
+	st.pfn_faults = atomic64_read(&cnt->c[VMALOCK_PFN_FAULTS]);
+	st.pfn_remaps = atomic64_read(&cnt->c[VMALOCK_PFN_REMAPS]);
+	st.revokes = atomic64_read(&cnt->c[VMALOCK_REVOKES]);
 	if (copy_to_user(argp, &st, sizeof(st)))
 		return -EFAULT;
 	return 0;
@@ -574,6 +681,44 @@ static long vmalock_reset_stats(struct vmalock_file *vf, u32 __user *argp)
 		return -EINVAL;
 	for (i = 0; i < VMALOCK_NR_COUNTERS; i++)
 		atomic64_set(&cnt->c[i], 0);
+	return 0;
+}
+
+/* Revokes the PFN view in every process, or restores it. */
+static long vmalock_revoke(struct vmalock_file *vf,
+			   struct vmalock_revoke __user *argp)
+{
+	struct vmalock_shared *shared = vf->shared;
+	struct vmalock_revoke req;
+	bool have_buf;
+	long ret;
+
+	ret = vmalock_get_arg(&req, argp, sizeof(req));
+	if (ret)
+		return ret;
+	if (req.op != VMALOCK_REVOKE_REVOKE && req.op != VMALOCK_REVOKE_RESTORE)
+		return -EINVAL;
+	mutex_lock(&vf->lock);
+	have_buf = vf->buf;
+	mutex_unlock(&vf->lock);
+	if (!have_buf)
+		return -EINVAL;
+
+	down_write(&shared->revoke_sem);
+	if (req.op == VMALOCK_REVOKE_RESTORE) {
+		ret = shared->revoked ? 0 : -EBUSY;
+		shared->revoked = false;
+		up_write(&shared->revoke_sem);
+		return ret;
+	}
+	ret = shared->revoked ? -EALREADY : 0;
+	shared->revoked = true;
+	up_write(&shared->revoke_sem);
+	if (ret)
+		return ret;
+	/* Every VMA of the file, in every process; private copies too. */
+	unmap_mapping_range(&shared->mapping, 0, 0, 1);
+	vmalock_count(shared, VMALOCK_REVOKES, 1);
 	return 0;
 }
 
@@ -598,6 +743,8 @@ static long vmalock_ioctl(struct file *file, unsigned int cmd,
 		return vmalock_get_stats(vf, argp);
 	case VMALOCK_IOC_RESET_STATS:
 		return vmalock_reset_stats(vf, argp);
+	case VMALOCK_IOC_REVOKE:
+		return vmalock_revoke(vf, argp);
 	default:
 		return -ENOTTY;
 	}

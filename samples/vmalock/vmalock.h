@@ -17,6 +17,7 @@
 #ifndef _SAMPLES_VMALOCK_H
 #define _SAMPLES_VMALOCK_H
 
+#include <linux/const.h>
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
@@ -36,6 +37,19 @@ struct vmalock_info {
 	__u64 generation;	/* current generation */
 	__u64 max_pages;	/* upper bound of npages (module parameter) */
 };
+
+/*
+ * Views of the buffer, chosen by the mmap offset. At offset i * page_size,
+ * buffer page i is mapped with VM_MIXEDMAP (vm_insert_page). In the PFN view,
+ * at VMALOCK_PFN_OFFSET + i * page_size, it is mapped with VM_PFNMAP
+ * (vmf_insert_pfn_prot), as a device maps its memory; both are faulted in
+ * under the per-VMA lock. The eager PFN view, at VMALOCK_PFN_EAGER_OFFSET +
+ * i * page_size, maps every page at mmap time (remap_pfn_range). A view
+ * whose range does not fit the buffer gives EINVAL; a private mapping of
+ * any view must be read-only.
+ */
+#define VMALOCK_PFN_OFFSET		_BITULL(40)
+#define VMALOCK_PFN_EAGER_OFFSET	_BITULL(41)
 
 #define VMALOCK_MODE_DEFAULT	0	/* faults run under the per-VMA lock */
 #define VMALOCK_MODE_FORCE_MMAP	1	/* faults retry under the mmap lock */
@@ -88,7 +102,28 @@ struct vmalock_stats {
 	__u64 pages_zapped;	/* pages zapped by ZAP */
 	__u64 vma_opens;	/* ->open calls (split, fork, mremap) */
 	__u64 vma_closes;	/* ->close calls */
+	__u64 pfn_faults;	/* ->fault calls in a PFN view (also in faults_*) */
+	__u64 pfn_remaps;	/* pages mapped at mmap time (eager PFN view) */
+	__u64 revokes;		/* REVOKEs that revoked the PFN view */
 };
+
+/*
+ * REVOKE takes the PFN view away, as a device driver takes its memory away
+ * on reset or unbind: every mapping of this open file, in every process
+ * (forked children, receivers of the file), loses its pages before REVOKE
+ * returns, and faults in the PFN view get SIGBUS until RESTORE; mmap of the
+ * PFN view fails with ENODEV meanwhile. The page view and the eager PFN view
+ * fault back in: their pages belong to the mappings. REVOKE gives EALREADY
+ * if the PFN view is revoked, RESTORE EBUSY if it is not; both give EINVAL
+ * before the first mmap allocated the buffer.
+ */
+struct vmalock_revoke {
+	__u32 size;		/* in: sizeof(struct vmalock_revoke) */
+	__u32 op;		/* in: VMALOCK_REVOKE_* */
+};
+
+#define VMALOCK_REVOKE_REVOKE	0
+#define VMALOCK_REVOKE_RESTORE	1
 
 #define VMALOCK_IOC_MAGIC	0xb7
 #define VMALOCK_IOC_SET_SIZE	_IOW(VMALOCK_IOC_MAGIC, 0, __u64)
@@ -98,5 +133,6 @@ struct vmalock_stats {
 #define VMALOCK_IOC_ZAP		_IOWR(VMALOCK_IOC_MAGIC, 4, struct vmalock_zap)
 #define VMALOCK_IOC_GET_STATS	_IOWR(VMALOCK_IOC_MAGIC, 5, struct vmalock_stats)
 #define VMALOCK_IOC_RESET_STATS	_IOW(VMALOCK_IOC_MAGIC, 6, __u32) /* VMALOCK_STATS_* */
+#define VMALOCK_IOC_REVOKE	_IOW(VMALOCK_IOC_MAGIC, 7, struct vmalock_revoke)
 
 #endif /* _SAMPLES_VMALOCK_H */

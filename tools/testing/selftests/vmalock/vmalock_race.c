@@ -13,6 +13,11 @@
  * file and anonymous memory, and open, map and close other files. Headers
  * stay right and calls fail only with the errnos they document.
  *
+ * revoke_while_faulting: threads read the PFN view while the main thread
+ * revokes and restores it. A read that starts and ends while a REVOKE has
+ * returned and no RESTORE has started must get SIGBUS, and one that starts
+ * and ends with the view live must succeed.
+ *
  * The duration of each test is VMALOCK_RACE_MS milliseconds (default 3000);
  * VMALOCK_SEED sets the seed of the random choices.
  */
@@ -21,6 +26,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -46,6 +52,8 @@ struct race_shared {
 	int stop;
 	int fails;
 	char msg[512];
+	/* revoke_while_faulting: 4k live, 4k+1 revoking, 4k+2 revoked, 4k+3 restoring */
+	unsigned long phase;
 };
 
 enum op {
@@ -73,6 +81,8 @@ struct race {
 	unsigned long maps;	/* mmaps of fd made by the threads */
 	int madvise;		/* madvise() exists */
 	int nap_readers;	/* readers pause now and then */
+	char *pfn;		/* revoke_while_faulting: the PFN view */
+	unsigned long pfn_ok, pfn_sigbus;
 };
 
 static struct race R;
@@ -516,12 +526,18 @@ static void *file_thread(void *arg)
 	return NULL;
 }
 
+/* A reader of the PFN view expecting SIGBUS: on_fault() returns there. */
+static __thread sigjmp_buf probe_env;
+static __thread int probing;
+
 /* Says where a SIGSEGV or SIGBUS hit, then dies of it. */
 static void on_fault(int sig, siginfo_t *si, void *uc)
 {
 	char buf[200];
 	int len;
 
+	if (sig == SIGBUS && __atomic_load_n(&probing, __ATOMIC_RELAXED))
+		siglongjmp(probe_env, 1);
 	len = snprintf(buf, sizeof(buf),
 		       "# signal %d code %d at %p; mapping [%p, %p), published %#lx %#lx\n",
 		       sig, si->si_code, si->si_addr, R.map, R.map + R.len,
@@ -702,6 +718,93 @@ TEST_F_TIMEOUT(race, zap_while_faulting, 300)
 	TH_LOG("faults: %llu under the VMA lock, %llu under mmap_lock, %llu retries",
 	       (unsigned long long)s.faults_vma, (unsigned long long)s.faults_mmap,
 	       (unsigned long long)s.retries);
+	munmap(R.map, R.len);
+}
+
+/* Reads the PFN view, checking each read against the revocation phase. */
+static void *pfn_thread(void *arg)
+{
+	__u64 rng = thread_rng();
+
+	while (!stopped()) {
+		size_t p = vl_below(&rng, RACE_PAGES);
+		unsigned long before, after;
+		__u64 idx = ~0ULL;
+		int ok;
+
+		/* Nothing local changes between sigsetjmp() and a SIGBUS. */
+		before = __atomic_load_n(&R.sh->phase, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&probing, 1, __ATOMIC_SEQ_CST);
+		ok = !sigsetjmp(probe_env, 1);
+		if (ok)
+			idx = vl_index(R.pfn + p * R.psz);
+		__atomic_store_n(&probing, 0, __ATOMIC_SEQ_CST);
+		after = __atomic_load_n(&R.sh->phase, __ATOMIC_SEQ_CST);
+		if (ok && idx != p)
+			fail("PFN view: page %zu shows index %llu", p, (unsigned long long)idx);
+		if (ok && before == after && before % 4 == 2)
+			fail("PFN view: page %zu readable after REVOKE returned (phase %lu)",
+			     p, before);
+		if (!ok && before == after && before % 4 == 0)
+			fail("PFN view: page %zu: SIGBUS while live (phase %lu)", p, before);
+		__atomic_fetch_add(ok ? &R.pfn_ok : &R.pfn_sigbus, 1, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+TEST_F_TIMEOUT(race, revoke_while_faulting, 300)
+{
+	unsigned long ms = vl_env("VMALOCK_RACE_MS", 3000), revokes = 0;
+	__u64 rng = vl_seed_state(R.seed);
+	struct timespec start, now;
+	struct vmalock_stats s;
+	pthread_t t[4];
+
+	R.pfn = mmap(NULL, R.len, PROT_READ, MAP_SHARED, R.fd, VMALOCK_PFN_OFFSET);
+	ASSERT_NE(MAP_FAILED, R.pfn);
+	for (int i = 0; i < 4; i++)
+		ASSERT_EQ(0, pthread_create(&t[i], NULL, pfn_thread, NULL));
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while (!stopped()) {
+		int err;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if ((now.tv_sec - start.tv_sec) * 1000 +
+		    (now.tv_nsec - start.tv_nsec) / 1000000 >= ms)
+			break;
+		nap(&rng, 2000);
+		__atomic_fetch_add(&R.sh->phase, 1, __ATOMIC_SEQ_CST);
+		err = vl_revoke(R.fd, VMALOCK_REVOKE_REVOKE);
+		__atomic_fetch_add(&R.sh->phase, 1, __ATOMIC_SEQ_CST);
+		if (err) {
+			fail("REVOKE: %s", strerror(err));
+			break;
+		}
+		revokes++;
+		nap(&rng, 2000);
+		__atomic_fetch_add(&R.sh->phase, 1, __ATOMIC_SEQ_CST);
+		err = vl_revoke(R.fd, VMALOCK_REVOKE_RESTORE);
+		__atomic_fetch_add(&R.sh->phase, 1, __ATOMIC_SEQ_CST);
+		if (err) {
+			fail("RESTORE: %s", strerror(err));
+			break;
+		}
+	}
+	__atomic_store_n(&R.sh->stop, 1, __ATOMIC_SEQ_CST);
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	TH_LOG("%lu revocations; PFN reads: %lu ok, %lu SIGBUS", revokes, R.pfn_ok,
+	       R.pfn_sigbus);
+	EXPECT_EQ(0, R.sh->fails) TH_LOG("%d failures, first: %s", R.sh->fails, R.sh->msg);
+	ASSERT_EQ(0, vl_stats(R.fd, VMALOCK_STATS_FILE, &s));
+	EXPECT_EQ(revokes, s.revokes);
+	EXPECT_LE(1, revokes);
+	EXPECT_LE(1, R.pfn_ok);
+	EXPECT_LE(1, R.pfn_sigbus);
+	/* Live again: every page reads. */
+	for (size_t p = 0; p < RACE_PAGES; p++)
+		EXPECT_EQ(p, vl_index(R.pfn + p * R.psz));
+	munmap(R.pfn, R.len);
 	munmap(R.map, R.len);
 }
 

@@ -7,10 +7,13 @@
  * every page of the window, whether it is unmapped, anonymous or maps a
  * page of one of the files (with its protection and VMA), whether its PTE
  * is present, and for every buffer page its header generation and data
- * word. From that it predicts the result of each mmap, munmap, mprotect,
- * mremap, madvise(MADV_DONTNEED), touch, ZAP, LOOKUP, SET_MODE and GET_INFO
+ * word, and which view maps it (pages, the PFN view or the eager PFN view)
+ * and whether the PFN view is revoked. From that it predicts the result of
+ * each mmap, munmap, mprotect, mremap, madvise(MADV_DONTNEED), touch
+ * (SIGBUS included), ZAP, LOOKUP, SET_MODE, GET_INFO, REVOKE and RESTORE
  * (errno included), the VMA a LOOKUP reports, and the exact fault, retry,
- * write-mark, zapped-page and VMA open/close counters.
+ * write-mark, zapped-page, PFN fault and remap, revocation and VMA
+ * open/close counters.
  *
  * VMALOCK_RANDOM_OPS sets the number of operations (default 100000),
  * VMALOCK_SEED the seed (printed, so that a failure can be replayed).
@@ -18,6 +21,8 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,12 +42,20 @@
 
 enum kind { HOLE, ANON, FILE_PAGE };
 
+/* The view a file page is mapped through: the mmap offset of each. */
+enum view { PAGES, PFN, PFN_EAGER, NR_VIEWS };
+
+static const __u64 view_offset[NR_VIEWS] = {
+	0, VMALOCK_PFN_OFFSET, VMALOCK_PFN_EAGER_OFFSET,
+};
+
 struct mpage {
 	unsigned char kind;
 	unsigned char file;
 	unsigned char prot;
 	unsigned char priv;	/* MAP_PRIVATE, read-only */
 	unsigned char present;	/* its PTE is populated */
+	unsigned char view;	/* enum view */
 	unsigned int pgoff;
 	unsigned int vma;	/* VMA id: pages of a VMA are contiguous */
 };
@@ -54,8 +67,10 @@ struct mfile {
 	__u64 hgen[BUF];	/* header generation of each buffer page */
 	__u64 data[BUF];	/* data word of each buffer page */
 	__u64 maps;		/* successful mmaps */
+	int revoked;		/* the PFN view is revoked */
 	/* Expected counters. */
 	__u64 faults_vma, faults_mmap, retries, write_marks, pages_zapped;
+	__u64 pfn_faults, pfn_remaps, revokes;
 };
 
 static struct {
@@ -165,15 +180,47 @@ static unsigned int nr_vmas(int f)
 	return n;
 }
 
-/* Counts the fault a touch of window page w makes in some process. */
-static void count_fault(struct mfile *mf)
+/* Counts the fault a touch of page pg makes in some process. */
+static void count_fault(struct mpage *pg)
 {
+	struct mfile *mf = &M.f[pg->file];
+
 	if (mf->mode == VMALOCK_MODE_DEFAULT) {
 		mf->faults_vma++;
 	} else {
 		mf->retries++;
 		mf->faults_mmap++;
 	}
+	if (pg->view != PAGES)
+		mf->pfn_faults++;
+}
+
+/* A revoked PFN view: its faults get SIGBUS. */
+static int revoked(const struct mpage *pg)
+{
+	return pg->view == PFN && M.f[pg->file].revoked;
+}
+
+static sigjmp_buf probe_env;
+
+static void probe_sigbus(int sig)
+{
+	siglongjmp(probe_env, 1);
+}
+
+/* Reads the index of the page at p: 0, or -1 if that raised SIGBUS. */
+static int read_index(char *p, __u64 *idx)
+{
+	struct sigaction sa = { .sa_handler = probe_sigbus }, old;
+	int ret;
+
+	/* Nothing local changes between sigsetjmp() and a SIGBUS. */
+	sigaction(SIGBUS, &sa, &old);
+	ret = sigsetjmp(probe_env, 1) ? -1 : 0;
+	if (!ret)
+		*idx = vl_index(p);
+	sigaction(SIGBUS, &old, NULL);
+	return ret;
 }
 
 /* Reads page w and compares it with the model; faults it in if needed. */
@@ -182,11 +229,21 @@ static int verify_page(size_t w)
 	struct mpage *pg = &M.pg[w];
 	struct mfile *mf = &M.f[pg->file];
 	__u64 idx, gen, data;
+	int sigbus;
 
 	if (!pg->present)
-		count_fault(mf);
+		count_fault(pg);
+	sigbus = read_index(addr(w), &idx);
+	if (revoked(pg)) {
+		if (!sigbus)
+			return failed("page %zu (file %d pgoff %u): readable while revoked",
+				      w, pg->file, pg->pgoff);
+		return 0;
+	}
+	if (sigbus)
+		return failed("page %zu (file %d pgoff %u, view %d): SIGBUS", w, pg->file,
+			      pg->pgoff, pg->view);
 	pg->present = 1;
-	idx = vl_index(addr(w));
 	gen = vl_gen(addr(w));
 	if (idx != pg->pgoff || gen != mf->hgen[pg->pgoff])
 		return failed("page %zu (file %d pgoff %u): index %llu generation %llu, want %llu",
@@ -235,10 +292,10 @@ static int op_write(void)
 	if (w < 0)
 		return 0;
 	pg = &M.pg[w];
-	if (pg->priv || pg->prot != (PROT_READ | PROT_WRITE))
+	if (pg->priv || pg->prot != (PROT_READ | PROT_WRITE) || revoked(pg))
 		return 0;
 	if (!pg->present)
-		count_fault(&M.f[pg->file]);
+		count_fault(pg);
 	pg->present = 1;
 	M.f[pg->file].data[pg->pgoff] = vl_rand(&M.rng);
 	vl_set_data(addr(w), M.f[pg->file].data[pg->pgoff]);
@@ -247,21 +304,30 @@ static int op_write(void)
 
 static int op_map(void)
 {
-	int f = below(5) ? 0 : 1, priv = !below(6), prot;
+	int f = below(5) ? 0 : 1, priv = !below(6), prot, view = below(10);
 	size_t a, n, pgoff;
 	char *p;
 
+	view = view < 6 ? PAGES : view < 9 ? PFN : PFN_EAGER;
 	range(&a, &n);
 	pgoff = below(BUF - n + 1);
+	if (view == PFN && M.f[f].revoked) {
+		/* Not MAP_FIXED: a failed MAP_FIXED leaves a hole behind. */
+		p = mmap(NULL, n * M.psz, PROT_READ, MAP_SHARED, M.f[f].fd,
+			 view_offset[view] + pgoff * M.psz);
+		if (p != MAP_FAILED || errno != ENODEV)
+			return failed("mmap of the revoked PFN view: %s", strerror(errno));
+		return 0;
+	}
 	if (priv)
 		prot = below(4) ? PROT_READ : PROT_NONE;
 	else
 		prot = below(10) ? (below(2) ? PROT_READ : PROT_READ | PROT_WRITE) : PROT_NONE;
 	p = mmap(addr(a), n * M.psz, prot, (priv ? MAP_PRIVATE : MAP_SHARED) | MAP_FIXED,
-		 M.f[f].fd, pgoff * M.psz);
+		 M.f[f].fd, view_offset[view] + pgoff * M.psz);
 	if (p != addr(a))
-		return failed("mmap(%zu pages at %zu, pgoff %zu, prot %d, %s): %s",
-			      n, a, pgoff, prot, priv ? "private" : "shared",
+		return failed("mmap(%zu pages at %zu, view %d pgoff %zu, prot %d, %s): %s",
+			      n, a, view, pgoff, prot, priv ? "private" : "shared",
 			      strerror(errno));
 	unmap_model(a, n, HOLE);
 	M.next_vma++;
@@ -274,7 +340,12 @@ static int op_map(void)
 		pg->priv = priv;
 		pg->pgoff = pgoff + i;
 		pg->vma = M.next_vma;
+		pg->view = view;
+		/* The eager view is mapped at mmap time. */
+		pg->present = view == PFN_EAGER;
 	}
+	if (view == PFN_EAGER)
+		M.f[f].pfn_remaps += n;
 	M.f[f].maps++;
 	return 0;
 }
@@ -406,6 +477,10 @@ static int op_dontneed(void)
 	if (!M.madvise)
 		return 0;
 	range(&a, &n);
+	/* PFN maps refuse MADV_DONTNEED (EINVAL), after the VMAs before them. */
+	for (size_t w = a; w < a + n; w++)
+		if (M.pg[w].kind == FILE_PAGE && M.pg[w].view != PAGES)
+			return 0;
 	err = madvise(addr(a), n * M.psz, MADV_DONTNEED) ? errno : 0;
 	for (size_t w = a; w < a + n; w++) {
 		hole |= M.pg[w].kind == HOLE;
@@ -468,6 +543,33 @@ static int op_zap_bad(void)
 	return 0;
 }
 
+static int op_revoke(void)
+{
+	int f = below(4) ? 0 : 1, restore = below(2), err;
+	struct mfile *mf = &M.f[f];
+
+	err = vl_revoke(mf->fd, restore ? VMALOCK_REVOKE_RESTORE : VMALOCK_REVOKE_REVOKE);
+	if (!mf->maps)
+		return err == EINVAL ? 0 : failed("REVOKE before mmap: %s", strerror(err));
+	if (restore) {
+		if (err != (mf->revoked ? 0 : EBUSY))
+			return failed("RESTORE (revoked %d): %s", mf->revoked, strerror(err));
+		mf->revoked = 0;
+		return 0;
+	}
+	if (err != (mf->revoked ? EALREADY : 0))
+		return failed("REVOKE (revoked %d): %s", mf->revoked, strerror(err));
+	if (mf->revoked)
+		return 0;
+	/* Every mapping of the file loses its pages. */
+	mf->revoked = 1;
+	mf->revokes++;
+	for (size_t w = 0; w < WIN; w++)
+		if (M.pg[w].kind == FILE_PAGE && M.pg[w].file == f)
+			M.pg[w].present = 0;
+	return 0;
+}
+
 static int check_lookup(int f, size_t w)
 {
 	unsigned long a = (unsigned long)addr(w) + below(M.psz);
@@ -496,7 +598,7 @@ static int check_lookup(int f, size_t w)
 		flags |= VL_VM_SHARED;
 	lock = M.f[f].mode == VMALOCK_MODE_DEFAULT ? M.lookup_lock : VMALOCK_LOCK_MMAP;
 	if (l.start != (unsigned long)addr(s) || l.end != (unsigned long)addr(e) ||
-	    l.pgoff != M.pg[s].pgoff || l.lock != lock ||
+	    l.pgoff != M.pg[s].pgoff + view_offset[pg->view] / M.psz || l.lock != lock ||
 	    (l.flags & (VL_VM_READ | VL_VM_WRITE | VL_VM_SHARED)) != flags)
 		return failed("LOOKUP of %zu: [%lld, %lld) pgoff %llu lock %u flags %#llx; want %s",
 			      w, (long long)(l.start - (unsigned long)M.win) / (long long)M.psz,
@@ -561,7 +663,7 @@ static int op_fork(void)
 		return failed("forked reader: status %#x", status);
 	for (size_t w = 0; w < WIN; w++)
 		if (readable(w) && !M.pg[w].present)
-			count_fault(&M.f[M.pg[w].file]);
+			count_fault(&M.pg[w]);
 	return 0;
 }
 
@@ -582,6 +684,16 @@ static int verify_all(void)
 		if (vl_stats(mf->fd, VMALOCK_STATS_FILE, &s))
 			return failed("GET_STATS: %s", strerror(errno));
 		live = s.vma_opens + mf->maps - s.vma_closes;
+		if (s.pfn_faults != mf->pfn_faults || s.pfn_remaps != mf->pfn_remaps ||
+		    s.revokes != mf->revokes)
+			return failed("file %d pfn_faults/pfn_remaps/revokes %llu/%llu/%llu, %s",
+				      f, (unsigned long long)s.pfn_faults,
+				      (unsigned long long)s.pfn_remaps,
+				      (unsigned long long)s.revokes,
+				      want("want %llu/%llu/%llu",
+					   (unsigned long long)mf->pfn_faults,
+					   (unsigned long long)mf->pfn_remaps,
+					   (unsigned long long)mf->revokes));
 		if (s.faults_vma != mf->faults_vma || s.faults_mmap != mf->faults_mmap ||
 		    s.retries != mf->retries || s.write_marks != mf->write_marks ||
 		    s.pages_zapped != mf->pages_zapped || live != nr_vmas(f))
@@ -626,6 +738,7 @@ static const struct op_def ops[] = {
 	{ "map_bad", 5, op_map_bad },
 	{ "grow", 5, op_grow },
 	{ "zap_bad", 5, op_zap_bad },
+	{ "revoke", 10, op_revoke },
 };
 
 FIXTURE(random) {

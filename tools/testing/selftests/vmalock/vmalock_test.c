@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -131,6 +133,16 @@ static struct vmalock_stats global_stats(int fd)
 static char *reserve(size_t len)
 {
 	return mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+}
+
+static int mmap_err(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	void *p = mmap(addr, len, prot, flags, fd, off);
+
+	if (p == MAP_FAILED)
+		return errno;
+	munmap(p, len);
+	return 0;
 }
 
 static int wait_child(pid_t pid)
@@ -958,6 +970,354 @@ TEST_F(vmalock, scm_rights_lookup)
 }
 
 /* ---------------------------------------------------------------------- */
+/* The PFN views: the same pages mapped with VM_PFNMAP. */
+
+/* Maps n pages of a view from buffer page first on; MAP_FAILED on error. */
+static char *map_view(struct _test_data_vmalock *self, __u64 view, size_t first,
+		      size_t n, int prot, int flags)
+{
+	return mmap(NULL, n * self->psz, prot, flags, self->fd,
+		    view + first * self->psz);
+}
+
+TEST_F(vmalock, pfn_view_contents)
+{
+	char *map = map_all(self), *pfn, *ro;
+	size_t n = self->npages;
+	struct vmalock_stats s0, s;
+	struct vmalock_lookup l;
+
+	ASSERT_NE(MAP_FAILED, map);
+	for (size_t i = 0; i < n; i++)
+		vl_set_data(PG(map, i), 0x9f0000 + i);
+	s0 = file_stats(self->fd);
+	pfn = map_view(self, VMALOCK_PFN_OFFSET, 0, n, PROT_READ | PROT_WRITE,
+		       MAP_SHARED);
+	ASSERT_NE(MAP_FAILED, pfn);
+	EXPECT_EQ(-1, bad_page(pfn, self->psz, 0, n, 0));
+	for (size_t i = 0; i < n; i++) {
+		EXPECT_EQ(0x9f0000 + i, vl_get_data(PG(pfn, i)));
+		vl_set_data(PG(pfn, i), 0x9e0000 + i);
+	}
+	/* One fault per page, under the per-VMA lock; writes do not fault again. */
+	s = file_stats(self->fd);
+	EXPECT_EQ(s0.pfn_faults + n, s.pfn_faults);
+	EXPECT_EQ(s0.faults_vma + n, s.faults_vma);
+	EXPECT_EQ(s0.faults_mmap, s.faults_mmap);
+	EXPECT_EQ(s0.pfn_remaps, s.pfn_remaps);
+	for (size_t i = 0; i < n; i++)
+		EXPECT_EQ(0x9e0000 + i, vl_get_data(PG(map, i)));
+	ASSERT_EQ(0, vl_lookup(self->fd, (unsigned long)PG(pfn, 3), &l));
+	EXPECT_EQ(VMALOCK_PFN_OFFSET / self->psz, l.pgoff);
+	EXPECT_EQ(VL_VM_PFNMAP | VL_VM_IO | VL_VM_DONTEXPAND | VL_VM_DONTDUMP,
+		  l.flags & (VL_VM_PFNMAP | VL_VM_IO | VL_VM_DONTEXPAND |
+			     VL_VM_DONTDUMP | VL_VM_MIXEDMAP));
+	/* A read-only private mapping of a part of it. */
+	ro = map_view(self, VMALOCK_PFN_OFFSET, 5, 3, PROT_READ, MAP_PRIVATE);
+	ASSERT_NE(MAP_FAILED, ro);
+	EXPECT_EQ(-1, bad_page(ro, self->psz, 5, 3, 0));
+	EXPECT_EQ(0x9e0000 + 6, vl_get_data(PG(ro, 1)));
+	EXPECT_EQ(0, munmap(ro, 3 * self->psz));
+	EXPECT_EQ(0, munmap(pfn, self->len));
+	/* map is still mapped; pfn and ro are closed. */
+	s = file_stats(self->fd);
+	EXPECT_EQ(s.vma_opens + 2, s.vma_closes);
+}
+
+TEST_F(vmalock, pfn_eager)
+{
+	size_t n = self->npages;
+	struct vmalock_stats s0, s;
+	__u64 gen;
+	char *p;
+
+	s0 = file_stats(self->fd);
+	p = map_view(self, VMALOCK_PFN_EAGER_OFFSET, 0, n, PROT_READ | PROT_WRITE,
+		     MAP_SHARED);
+	ASSERT_NE(MAP_FAILED, p);
+	self->map = p;
+	self->maplen = self->len;
+	s = file_stats(self->fd);
+	EXPECT_EQ(s0.pfn_remaps + n, s.pfn_remaps);
+	/* Mapped at mmap time: reading and writing fault nothing in. */
+	EXPECT_EQ(-1, bad_page(p, self->psz, 0, n, 0));
+	for (size_t i = 0; i < n; i++)
+		vl_set_data(PG(p, i), 0xea0000 + i);
+	s = file_stats(self->fd);
+	EXPECT_EQ(s0.pfn_faults, s.pfn_faults);
+	EXPECT_EQ(s0.faults_vma, s.faults_vma);
+	/* After a ZAP, the zapped pages fault back in. */
+	gen = zap_range(self->fd, PG(p, 4), 6 * self->psz);
+	ASSERT_EQ(1, gen);
+	EXPECT_EQ(-1, bad_page(PG(p, 4), self->psz, 4, 6, 1));
+	EXPECT_EQ(-1, bad_page(p, self->psz, 0, 4, 0));
+	EXPECT_EQ(0xea0000 + 5, vl_get_data(PG(p, 5)));
+	s = file_stats(self->fd);
+	EXPECT_EQ(s0.pfn_faults + 6, s.pfn_faults);
+	EXPECT_EQ(s0.faults_vma + 6, s.faults_vma);
+	/* A part of the buffer, at an offset. */
+	EXPECT_EQ(0, munmap(p, self->len));
+	p = map_view(self, VMALOCK_PFN_EAGER_OFFSET, n - 3, 3, PROT_READ, MAP_SHARED);
+	ASSERT_NE(MAP_FAILED, p);
+	self->maplen = 3 * self->psz;
+	EXPECT_EQ(-1, bad_page(p, self->psz, n - 3, 3, 0));
+}
+
+TEST_F(vmalock, pfn_split_mremap_fork)
+{
+	size_t n = self->npages;
+	struct vmalock_lookup l;
+	struct vmalock_stats s;
+	char *p, *dst, *part;
+	pid_t pid;
+
+	p = map_view(self, VMALOCK_PFN_OFFSET, 0, n, PROT_READ | PROT_WRITE, MAP_SHARED);
+	ASSERT_NE(MAP_FAILED, p);
+	self->map = p;
+	self->maplen = self->len;
+	for (size_t i = 0; i < n; i++)
+		vl_set_data(PG(p, i), 0x5b0000 + i);
+	/* Split by mprotect: three VMAs, same pages. */
+	ASSERT_EQ(0, mprotect(PG(p, 10), 10 * self->psz, PROT_READ));
+	ASSERT_EQ(0, vl_lookup(self->fd, (unsigned long)PG(p, 12), &l));
+	EXPECT_EQ((unsigned long)PG(p, 10), l.start);
+	EXPECT_EQ((unsigned long)PG(p, 20), l.end);
+	EXPECT_EQ(VMALOCK_PFN_OFFSET / self->psz + 10, l.pgoff);
+	EXPECT_EQ(-1, bad_page(p, self->psz, 0, n, 0));
+	/* Move a part of the read-only piece. */
+	dst = reserve(4 * self->psz);
+	ASSERT_NE(MAP_FAILED, dst);
+	part = mremap(PG(p, 12), 4 * self->psz, 4 * self->psz,
+		      MREMAP_MAYMOVE | MREMAP_FIXED, dst);
+	ASSERT_EQ(dst, part);
+	EXPECT_EQ(-1, bad_page(part, self->psz, 12, 4, 0));
+	EXPECT_EQ(0x5b0000 + 13, vl_get_data(PG(part, 1)));
+	EXPECT_EQ(ENOENT, vl_lookup(self->fd, (unsigned long)PG(p, 13), &l));
+	/* A child sees the same pages, and its writes are ours. */
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		if (bad_page(p, self->psz, 0, 12, 0) != -1 ||
+		    bad_page(part, self->psz, 12, 4, 0) != -1)
+			_exit(1);
+		if (vl_get_data(PG(part, 3)) != 0x5b0000 + 15)
+			_exit(2);
+		vl_set_data(PG(p, 30), 0xc5);
+		_exit(0);
+	}
+	ASSERT_EQ(0, wait_child(pid));
+	EXPECT_EQ(0xc5, vl_get_data(PG(p, 30)));
+	EXPECT_EQ(0, munmap(part, 4 * self->psz));
+	EXPECT_EQ(0, munmap(p, self->len));
+	self->map = MAP_FAILED;
+	s = file_stats(self->fd);
+	EXPECT_EQ(s.vma_opens + 1, s.vma_closes);
+}
+
+/*
+ * A PFN map has VM_IO | VM_PFNMAP: get_user_pages() refuses it, so
+ * /proc/pid/mem, vmsplice() and another process (process_vm_readv) cannot
+ * read it, and the device offers no ->access. The page view stays readable
+ * every way.
+ */
+TEST_F(vmalock, pfn_view_not_gup)
+{
+	char *map = map_all(self), *pfn, buf[16];
+	struct iovec local = { .iov_base = buf, .iov_len = sizeof(buf) };
+	struct iovec remote = { .iov_len = sizeof(buf) };
+	int mem, pfd[2];
+
+	ASSERT_NE(MAP_FAILED, map);
+	pfn = map_view(self, VMALOCK_PFN_OFFSET, 0, 4, PROT_READ, MAP_SHARED);
+	ASSERT_NE(MAP_FAILED, pfn);
+	EXPECT_EQ(1, vl_index(PG(pfn, 1)));
+	mem = open("/proc/self/mem", O_RDONLY);
+	ASSERT_LE(0, mem);
+	EXPECT_EQ(sizeof(buf), pread(mem, buf, sizeof(buf), (off_t)PG(map, 2)));
+	EXPECT_EQ(2, ((struct vmalock_page_header *)buf)->index);
+	EXPECT_EQ(-1, pread(mem, buf, sizeof(buf), (off_t)PG(pfn, 2)));
+	EXPECT_EQ(EIO, errno);
+	close(mem);
+	/* vmsplice() pins the pages it splices. */
+	ASSERT_EQ(0, pipe(pfd));
+	remote.iov_base = PG(map, 1);
+	EXPECT_EQ(sizeof(buf), vmsplice(pfd[1], &remote, 1, 0));
+	remote.iov_base = PG(pfn, 1);
+	EXPECT_EQ(-1, vmsplice(pfd[1], &remote, 1, 0));
+	EXPECT_EQ(EFAULT, errno);
+	close(pfd[0]);
+	close(pfd[1]);
+	/* Reading nothing fails only without CONFIG_CROSS_MEMORY_ATTACH. */
+	if (process_vm_readv(getpid(), NULL, 0, NULL, 0, 0)) {
+		TH_LOG("no process_vm_readv(): %s; not checked", strerror(errno));
+	} else {
+		remote.iov_base = PG(map, 3);
+		EXPECT_EQ(sizeof(buf), process_vm_readv(getpid(), &local, 1, &remote, 1, 0));
+		EXPECT_EQ(3, ((struct vmalock_page_header *)buf)->index);
+		remote.iov_base = PG(pfn, 3);
+		EXPECT_EQ(-1, process_vm_readv(getpid(), &local, 1, &remote, 1, 0));
+		EXPECT_EQ(EFAULT, errno);
+	}
+	EXPECT_EQ(0, munmap(pfn, 4 * self->psz));
+}
+
+/* ---------------------------------------------------------------------- */
+/* Revoking the PFN view. */
+
+static sigjmp_buf probe_env;
+
+static void probe_sigbus(int sig)
+{
+	siglongjmp(probe_env, 1);
+}
+
+/*
+ * How many of the n pages at p can be read; the others raise SIGBUS. No
+ * local changes between sigsetjmp() and a SIGBUS, so none needs volatile.
+ */
+static size_t count_readable(char *p, size_t n, size_t psz)
+{
+	struct sigaction sa = { .sa_handler = probe_sigbus }, old;
+	size_t ok = 0;
+
+	sigaction(SIGBUS, &sa, &old);
+	for (size_t i = 0; i < n; i++)
+		if (!sigsetjmp(probe_env, 1) && vl_index(p + i * psz) != ~0ULL)
+			ok++;
+	sigaction(SIGBUS, &old, NULL);
+	return ok;
+}
+
+/* Tells the other side of a pipe pair to go on, and waits for its answer. */
+static int step(int out, int in, char c)
+{
+	char r;
+
+	return write(out, &c, 1) == 1 && read(in, &r, 1) == 1 ? r : -1;
+}
+
+/*
+ * A process that maps the PFN view: a forked child with the parent's
+ * entries (p) or a receiver of the file (fd). Reads it, and checks it after
+ * the parent's REVOKE ('R') and RESTORE ('S').
+ */
+static int revoke_peer(int in, int out, char *p, int fd, size_t n, size_t psz)
+{
+	char c;
+
+	if (fd >= 0)
+		p = mmap(NULL, n * psz, PROT_READ, MAP_SHARED, fd, VMALOCK_PFN_OFFSET);
+	if (p == MAP_FAILED || count_readable(p, n, psz) != n)
+		return 1;
+	if (write(out, "r", 1) != 1 || read(in, &c, 1) != 1 || c != 'R')
+		return 2;
+	if (count_readable(p, n, psz) != 0)
+		return 3;
+	if (write(out, "r", 1) != 1 || read(in, &c, 1) != 1 || c != 'S')
+		return 4;
+	if (count_readable(p, n, psz) != n || bad_page(p, psz, 0, n, 0) != -1)
+		return 5;
+	return write(out, "r", 1) == 1 ? 0 : 6;
+}
+
+TEST_F(vmalock, revoke_every_process)
+{
+	int to[2][2], from[2][2], sv[2], fd;
+	size_t n = 8, len = n * self->psz;
+	struct vmalock_stats s;
+	unsigned long addr;
+	char *p, *pages;
+	pid_t kid[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
+		SKIP(return, "no AF_UNIX sockets (CONFIG_UNIX=n?): %s", strerror(errno));
+	for (int k = 0; k < 2; k++)
+		ASSERT_EQ(0, pipe(to[k]) | pipe(from[k]));
+	/* The receiver is forked before the file is opened or mapped. */
+	kid[0] = fork();
+	ASSERT_LE(0, kid[0]);
+	if (!kid[0]) {
+		close(self->fd);
+		fd = recv_fd(sv[1], &addr);
+		_exit(revoke_peer(to[0][0], from[0][1], NULL, fd, n, self->psz));
+	}
+	fd = open(variant->dev, O_RDWR);
+	ASSERT_LE(0, fd);
+	pages = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, pages);
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, VMALOCK_PFN_OFFSET);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_EQ(n, count_readable(p, n, self->psz));
+	ASSERT_EQ(0, send_fd(sv[0], fd, (unsigned long)p));
+	/* A forked child, with the parent's entries copied. */
+	kid[1] = fork();
+	ASSERT_LE(0, kid[1]);
+	if (!kid[1])
+		_exit(revoke_peer(to[1][0], from[1][1], p, -1, n, self->psz));
+	for (int k = 0; k < 2; k++) {
+		char c;
+
+		ASSERT_EQ(1, read(from[k][0], &c, 1)) TH_LOG("peer %d failed", k);
+	}
+
+	ASSERT_EQ(0, vl_revoke(fd, VMALOCK_REVOKE_REVOKE));
+	EXPECT_EQ(0, count_readable(p, n, self->psz));
+	/* The page view faults back in. */
+	EXPECT_EQ(-1, bad_page(pages, self->psz, 0, n, 0));
+	EXPECT_EQ(EALREADY, vl_revoke(fd, VMALOCK_REVOKE_REVOKE));
+	EXPECT_EQ(ENODEV, mmap_err(NULL, self->psz, PROT_READ, MAP_SHARED, fd,
+				   VMALOCK_PFN_OFFSET));
+	s = file_stats(fd);
+	EXPECT_EQ(1, s.revokes);
+	EXPECT_EQ('r', step(to[0][1], from[0][0], 'R'));
+	EXPECT_EQ('r', step(to[1][1], from[1][0], 'R'));
+
+	ASSERT_EQ(0, vl_revoke(fd, VMALOCK_REVOKE_RESTORE));
+	EXPECT_EQ(EBUSY, vl_revoke(fd, VMALOCK_REVOKE_RESTORE));
+	EXPECT_EQ(n, count_readable(p, n, self->psz));
+	EXPECT_EQ(-1, bad_page(p, self->psz, 0, n, 0));
+	for (int k = 0; k < 2; k++) {
+		EXPECT_EQ('r', step(to[k][1], from[k][0], 'S')) TH_LOG("peer %d", k);
+		EXPECT_EQ(0, wait_child(kid[k])) TH_LOG("peer %d", k);
+	}
+	EXPECT_EQ(0, munmap(p, len));
+	EXPECT_EQ(0, munmap(pages, len));
+	close(fd);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+TEST_F(vmalock, revoke_is_per_file)
+{
+	int other = open(variant->dev, O_RDWR);
+	size_t n = 4, len = n * self->psz;
+	char *p, *q, *eager;
+
+	ASSERT_LE(0, other);
+	p = mmap(NULL, len, PROT_READ, MAP_SHARED, self->fd, VMALOCK_PFN_OFFSET);
+	ASSERT_NE(MAP_FAILED, p);
+	eager = mmap(NULL, len, PROT_READ, MAP_SHARED, self->fd,
+		     VMALOCK_PFN_EAGER_OFFSET);
+	ASSERT_NE(MAP_FAILED, eager);
+	q = mmap(NULL, len, PROT_READ, MAP_SHARED, other, VMALOCK_PFN_OFFSET);
+	ASSERT_NE(MAP_FAILED, q);
+	EXPECT_EQ(-1, bad_page(p, self->psz, 0, n, 0));
+	EXPECT_EQ(-1, bad_page(q, self->psz, 0, n, 0));
+	ASSERT_EQ(0, vl_revoke(self->fd, VMALOCK_REVOKE_REVOKE));
+	EXPECT_EQ(0, count_readable(p, n, self->psz));
+	/* The eager view maps the VMA's own pages: it faults back in. */
+	EXPECT_EQ(-1, bad_page(eager, self->psz, 0, n, 0));
+	/* Another open file's mappings are untouched. */
+	EXPECT_EQ(-1, bad_page(q, self->psz, 0, n, 0));
+	EXPECT_EQ(0, file_stats(other).revokes);
+	EXPECT_EQ(n, file_stats(other).pfn_faults);
+	EXPECT_EQ(0, munmap(q, len));
+	EXPECT_EQ(0, munmap(eager, len));
+	EXPECT_EQ(0, munmap(p, len));
+	close(other);
+}
+
+/* ---------------------------------------------------------------------- */
 /*
  * Bad input: every case fails with an exact errno and leaves the file's
  * info, its and the global statistics, and the mapped content unchanged.
@@ -1073,16 +1433,6 @@ static void check_unchanged(struct __test_metadata *_metadata,
 	/* Reading the content faulted nothing in: no page was zapped. */
 	ASSERT_EQ(0, vl_stats(self->fd, VMALOCK_STATS_FILE, &file));
 	expect_same_stats(_metadata, "file (after reading)", &self->file, &file);
-}
-
-static int mmap_err(void *addr, size_t len, int prot, int flags, int fd, off_t off)
-{
-	void *p = mmap(addr, len, prot, flags, fd, off);
-
-	if (p == MAP_FAILED)
-		return errno;
-	munmap(p, len);
-	return 0;
 }
 
 static int mremap_err(void *old, size_t old_len, size_t new_len, int flags)
@@ -1259,7 +1609,7 @@ TEST_F(bad, stats_size_long)
 static const unsigned long all_cmds[] = {
 	VMALOCK_IOC_SET_SIZE, VMALOCK_IOC_GET_INFO, VMALOCK_IOC_SET_MODE,
 	VMALOCK_IOC_LOOKUP, VMALOCK_IOC_ZAP, VMALOCK_IOC_GET_STATS,
-	VMALOCK_IOC_RESET_STATS,
+	VMALOCK_IOC_RESET_STATS, VMALOCK_IOC_REVOKE,
 };
 
 TEST_F(bad, null_pointers)
@@ -1636,6 +1986,84 @@ TEST_F(bad, mmap_private_writable)
 {
 	EXPECT_EQ(EINVAL, mmap_err(NULL, self->psz, PROT_READ | PROT_WRITE, MAP_PRIVATE,
 				   self->fd, 0));
+	check_unchanged(_metadata, self);
+}
+
+TEST_F(bad, mmap_pfn_private_writable)
+{
+	EXPECT_EQ(EINVAL, mmap_err(NULL, self->psz, PROT_READ | PROT_WRITE, MAP_PRIVATE,
+				   self->fd, VMALOCK_PFN_OFFSET));
+	EXPECT_EQ(EINVAL, mmap_err(NULL, self->psz, PROT_READ | PROT_WRITE, MAP_PRIVATE,
+				   self->fd, VMALOCK_PFN_EAGER_OFFSET));
+	check_unchanged(_metadata, self);
+}
+
+TEST_F(bad, mmap_pfn_range_beyond)
+{
+	EXPECT_EQ(EINVAL, mmap_err(NULL, 2 * self->psz, PROT_READ, MAP_SHARED, self->fd,
+				   VMALOCK_PFN_OFFSET + self->len - self->psz));
+	EXPECT_EQ(EINVAL, mmap_err(NULL, self->len + self->psz, PROT_READ, MAP_SHARED,
+				   self->fd, VMALOCK_PFN_EAGER_OFFSET));
+	/* Between the views. */
+	EXPECT_EQ(EINVAL, mmap_err(NULL, self->psz, PROT_READ, MAP_SHARED, self->fd,
+				   VMALOCK_PFN_OFFSET - self->psz));
+	EXPECT_EQ(EINVAL, mmap_err(NULL, self->psz, PROT_READ, MAP_SHARED, self->fd,
+				   VMALOCK_PFN_EAGER_OFFSET - self->psz));
+	check_unchanged(_metadata, self);
+}
+
+TEST_F(bad, mremap_pfn_grow)
+{
+	char *p = mmap(NULL, self->psz, PROT_READ, MAP_SHARED, self->fd,
+		       VMALOCK_PFN_OFFSET);
+
+	ASSERT_NE(MAP_FAILED, p);
+	snap(self);
+	EXPECT_EQ(EFAULT, mremap_err(p, self->psz, 2 * self->psz, MREMAP_MAYMOVE));
+	EXPECT_EQ(EFAULT, mremap_err(p, self->psz, 2 * self->psz, 0));
+	check_unchanged(_metadata, self);
+	EXPECT_EQ(0, munmap(p, self->psz));
+}
+
+TEST_F(bad, revoke_size_0)
+{
+	struct vmalock_revoke r[4] = { { .op = VMALOCK_REVOKE_REVOKE } };
+
+	size_case(_metadata, self, VMALOCK_IOC_REVOKE, r, 0);
+}
+
+TEST_F(bad, revoke_size_long)
+{
+	struct vmalock_revoke r[4] = { { .op = VMALOCK_REVOKE_REVOKE } };
+
+	size_case(_metadata, self, VMALOCK_IOC_REVOKE, r, sizeof(r[0]) + 8);
+}
+
+TEST_F(bad, revoke_op_unknown)
+{
+	struct vmalock_revoke r = { .size = sizeof(r), .op = 2 };
+
+	EXPECT_EQ(EINVAL, vl_ioctl(self->fd, VMALOCK_IOC_REVOKE, &r));
+	r.op = ~0U;
+	EXPECT_EQ(EINVAL, vl_ioctl(self->fd, VMALOCK_IOC_REVOKE, &r));
+	check_unchanged(_metadata, self);
+}
+
+TEST_F(bad, restore_not_revoked)
+{
+	EXPECT_EQ(EBUSY, vl_revoke(self->fd, VMALOCK_REVOKE_RESTORE));
+	check_unchanged(_metadata, self);
+}
+
+TEST_F(bad, revoke_before_mmap)
+{
+	int fd = open(variant->dev, O_RDWR);
+
+	ASSERT_LE(0, fd);
+	EXPECT_EQ(EINVAL, vl_revoke(fd, VMALOCK_REVOKE_REVOKE));
+	EXPECT_EQ(EINVAL, vl_revoke(fd, VMALOCK_REVOKE_RESTORE));
+	EXPECT_EQ(0, file_stats(fd).revokes);
+	close(fd);
 	check_unchanged(_metadata, self);
 }
 

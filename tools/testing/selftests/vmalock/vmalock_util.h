@@ -28,13 +28,16 @@
 #define VL_VM_WRITE	0x00000002ULL
 #define VL_VM_SHARED	0x00000008ULL
 #define VL_VM_MAYWRITE	0x00000020ULL
+#define VL_VM_PFNMAP	0x00000400ULL
+#define VL_VM_IO	0x00004000ULL
 #define VL_VM_DONTEXPAND 0x00040000ULL
+#define VL_VM_DONTDUMP	0x04000000ULL
 #define VL_VM_MIXEDMAP	0x10000000ULL
 
 /* Offset in a page of the data word the tests write; after the header. */
 #define VL_DATA_OFF	64
 
-#define VL_NR_COUNTERS	10
+#define VL_NR_COUNTERS	13
 
 static inline struct vmalock_page_header *vl_hdr(void *page)
 {
@@ -117,6 +120,13 @@ static inline int vl_zap(int fd, unsigned long addr, unsigned long len,
 	return vl_ioctl(fd, VMALOCK_IOC_ZAP, z);
 }
 
+static inline int vl_revoke(int fd, __u32 op)
+{
+	struct vmalock_revoke r = { .size = sizeof(r), .op = op };
+
+	return vl_ioctl(fd, VMALOCK_IOC_REVOKE, &r);
+}
+
 /* The counters of struct vmalock_stats as an array, in their order. */
 static inline const __u64 *vl_counters(const struct vmalock_stats *s)
 {
@@ -128,7 +138,8 @@ static inline const char *vl_counter_name(int i)
 	static const char * const names[VL_NR_COUNTERS] = {
 		"faults_vma", "faults_mmap", "retries", "map_pages",
 		"lookups_vma", "lookups_mmap", "write_marks", "pages_zapped",
-		"vma_opens", "vma_closes",
+		"vma_opens", "vma_closes", "pfn_faults", "pfn_remaps",
+		"revokes",
 	};
 
 	return names[i];
