@@ -118,7 +118,8 @@ if ! git -C "$src" rev-parse -q --verify "refs/tags/$(vanilla_tag)" >/dev/null 2
 	rm -rf "$src"
 	if [ -n "${KSRC:-}" ] && git -C "$KSRC" rev-parse -q --verify HEAD >/dev/null; then
 		# Your tree's HEAD, shared with it: nothing in KSRC is changed.
-		git clone -q --shared --no-checkout "$KSRC" "$src"
+		# Without your tags: one of them may be named like ours.
+		git -c init.defaultBranch=vanilla clone -q --shared --no-checkout --no-tags "$KSRC" "$src"
 		git -C "$src" checkout -q --detach "$(git -C "$KSRC" rev-parse HEAD)"
 	else
 		mkdir -p "$src.tmp"
