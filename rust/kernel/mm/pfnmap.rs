@@ -275,7 +275,7 @@ impl VmaNew {
 
 /// The page frame number of `page`.
 #[inline]
-pub(crate) fn page_pfn(page: &Page) -> usize {
+fn page_pfn(page: &Page) -> usize {
     // SAFETY: `page` is a valid page.
     unsafe { bindings::page_to_pfn(page.as_ptr()) as usize }
 }
@@ -324,7 +324,19 @@ impl VmFault {
         // SAFETY: `page` is borrowed from the data of a VMA running `T`'s operations (or is
         // `'static`). Each VMA holding its entries holds a reference to that data until
         // `close`, which the core calls only after removing the VMA's entries.
-        match unsafe { pfnmap.insert_pfn(self.address(), page_pfn(page), Pgprot::of(vma)) } {
+        unsafe { self.insert_page_pfn(pfnmap, page) }
+    }
+
+    /// Maps `page` at the faulting address of `pfnmap`, the fault's VMA, with the VMA's page
+    /// protection.
+    ///
+    /// # Safety
+    ///
+    /// As for [`VmaPfnMap::insert_pfn`]: `page` must not be freed until every page table entry
+    /// mapping it is gone.
+    pub(crate) unsafe fn insert_page_pfn(&self, pfnmap: &VmaPfnMap, page: &Page) -> VmFaultResult {
+        // SAFETY: The caller keeps the page valid while it is mapped.
+        match unsafe { pfnmap.insert_pfn(self.address(), page_pfn(page), Pgprot::of(pfnmap)) } {
             Ok(()) => VmFaultResult::NoPage,
             Err(e) => e.into(),
         }

@@ -31,7 +31,6 @@
 //! A [`RevocableMapping`] therefore maps from faults only.
 
 use super::{
-    pfnmap::{page_pfn, Pgprot},
     virt::VmaRef,
     vm_ops::{VmFault, VmFaultResult},
 };
@@ -205,10 +204,7 @@ impl<T: Send + Sync> RevocableMapping<T> {
         // address space, and `revoke` only takes the data out after this section ended and
         // removes every entry of the address space, this one included, before the data can be
         // dropped.
-        match unsafe { pfnmap.insert_pfn(vmf.address(), page_pfn(page), Pgprot::of(vma)) } {
-            Ok(()) => VmFaultResult::NoPage,
-            Err(e) => e.into(),
-        }
+        unsafe { vmf.insert_page_pfn(pfnmap, page) }
     }
 
     /// Revokes the data: removes every page table entry of every VMA in this address space, in
