@@ -21,8 +21,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <setjmp.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -201,28 +199,6 @@ static int revoked(const struct mpage *pg)
 	return pg->view == PFN && M.f[pg->file].revoked;
 }
 
-static sigjmp_buf probe_env;
-
-static void probe_sigbus(int sig)
-{
-	siglongjmp(probe_env, 1);
-}
-
-/* Reads the index of the page at p: 0, or -1 if that raised SIGBUS. */
-static int read_index(char *p, __u64 *idx)
-{
-	struct sigaction sa = { .sa_handler = probe_sigbus }, old;
-	int ret;
-
-	/* Nothing local changes between sigsetjmp() and a SIGBUS. */
-	sigaction(SIGBUS, &sa, &old);
-	ret = sigsetjmp(probe_env, 1) ? -1 : 0;
-	if (!ret)
-		*idx = vl_index(p);
-	sigaction(SIGBUS, &old, NULL);
-	return ret;
-}
-
 /* Reads page w and compares it with the model; faults it in if needed. */
 static int verify_page(size_t w)
 {
@@ -233,7 +209,7 @@ static int verify_page(size_t w)
 
 	if (!pg->present)
 		count_fault(pg);
-	sigbus = read_index(addr(w), &idx);
+	sigbus = vl_try_index(addr(w), &idx);
 	if (revoked(pg)) {
 		if (!sigbus)
 			return failed("page %zu (file %d pgoff %u): readable while revoked",

@@ -8,6 +8,8 @@
 #define VMALOCK_UTIL_H
 
 #include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,6 +120,36 @@ static inline int vl_zap(int fd, unsigned long addr, unsigned long len,
 	z->addr = addr;
 	z->len = len;
 	return vl_ioctl(fd, VMALOCK_IOC_ZAP, z);
+}
+
+static inline sigjmp_buf *vl_probe_env(void)
+{
+	static sigjmp_buf env;
+
+	return &env;
+}
+
+static inline void vl_probe_sigbus(int sig)
+{
+	siglongjmp(*vl_probe_env(), 1);
+}
+
+/*
+ * Reads the index of the page at p into *idx: 0, or -1 if that raised
+ * SIGBUS. Nothing local changes between sigsetjmp() and a SIGBUS, so
+ * nothing needs volatile.
+ */
+static inline int vl_try_index(void *p, __u64 *idx)
+{
+	struct sigaction sa = { .sa_handler = vl_probe_sigbus }, old;
+	int ret;
+
+	sigaction(SIGBUS, &sa, &old);
+	ret = sigsetjmp(*vl_probe_env(), 1) ? -1 : 0;
+	if (!ret)
+		*idx = vl_index(p);
+	sigaction(SIGBUS, &old, NULL);
+	return ret;
 }
 
 static inline int vl_revoke(int fd, __u32 op)
