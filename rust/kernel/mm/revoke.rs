@@ -122,6 +122,7 @@ fn init_sem(slot: *mut bindings::rw_semaphore) {
 impl<T: Send + Sync> RevocableMapping<T> {
     /// Creates an address space whose PFN maps show `data`; `None` starts it revoked.
     pub fn new(data: Option<Arc<T>>) -> impl PinInit<Self> {
+        // INVARIANT: Both C objects are initialised below, and `data` is not yet shared.
         pin_init!(Self {
             // SAFETY: `address_space_init_once()` initialises the address space in `slot`.
             mapping <- Opaque::ffi_init(|slot| unsafe { bindings::address_space_init_once(slot) }),
