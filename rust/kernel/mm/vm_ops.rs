@@ -237,26 +237,66 @@ pub trait VmOperations: Sized + 'static {
     }
 }
 
+/// The `vm_operations_struct` of a [`VmOperations`] implementation, followed by what the
+/// abstraction needs to recognise it and to undo [`VmaNew::set_vm_ops`].
+///
+/// Every table has the same `close` callback, [`vm_ops_close`], which is not generic: a VMA
+/// whose `vm_ops->close` is that function runs a `RawVmOps`, whatever its `T`.
+#[repr(C)]
+struct RawVmOps {
+    ops: bindings::vm_operations_struct,
+    /// Runs `T::close`, then drops the VMA's reference to its data.
+    close: unsafe fn(*mut bindings::vm_area_struct),
+    /// Drops a reference to `T::Data` made by `into_foreign`.
+    put_data: unsafe fn(*mut c_void),
+}
+
+/// The `vm_ops->close` callback of every [`RawVmOps`].
+///
+/// Never inlined: [`VmaNew::undo_vm_ops`] recognises the tables by this function's address.
+///
+/// # Safety
+///
+/// Called by mm as `vm_ops->close` of a VMA whose `vm_ops` points to the `ops` of a `RawVmOps`.
+#[inline(never)]
+unsafe extern "C" fn vm_ops_close(vma: *mut bindings::vm_area_struct) {
+    // SAFETY: `ops` is the first field of a `#[repr(C)]` `RawVmOps`, so the pointers are equal;
+    // the table is `'static`.
+    let table = unsafe { &*(*vma).vm_ops.cast::<RawVmOps>() };
+    // SAFETY: `table.close` belongs to the operations this VMA runs, and mm calls `close` once
+    // for each VMA, with the mmap write lock held.
+    unsafe { (table.close)(vma) };
+}
+
 /// The `vm_operations_struct` of a [`VmOperations`] implementation.
 pub(crate) struct VmOpsTable<T>(PhantomData<T>);
 
 impl<T: VmOperations> VmOpsTable<T> {
-    const VTABLE: bindings::vm_operations_struct = bindings::vm_operations_struct {
-        open: Some(Self::open),
-        close: Some(Self::close),
-        fault: Some(Self::fault),
-        map_pages: if T::HAS_MAP_PAGES {
-            Some(Self::map_pages)
-        } else {
-            None
+    const TABLE: RawVmOps = RawVmOps {
+        ops: bindings::vm_operations_struct {
+            open: Some(Self::open),
+            close: Some(vm_ops_close),
+            fault: Some(Self::fault),
+            map_pages: if T::HAS_MAP_PAGES {
+                Some(Self::map_pages)
+            } else {
+                None
+            },
+            // SAFETY: All-zeroes is a valid `vm_operations_struct`: every other callback is
+            // unset.
+            ..unsafe { core::mem::MaybeUninit::zeroed().assume_init() }
         },
-        // SAFETY: All-zeroes is a valid `vm_operations_struct`: every other callback is unset.
-        ..unsafe { core::mem::MaybeUninit::zeroed().assume_init() }
+        close: Self::close,
+        put_data: Self::put_data,
     };
 
     /// Returns the table. Its address identifies VMAs running `T` (see [`VmaRef::vm_data`]).
     pub(crate) fn vtable() -> &'static bindings::vm_operations_struct {
-        &Self::VTABLE
+        &Self::table().ops
+    }
+
+    fn table() -> &'static RawVmOps {
+        &Self::TABLE
     }
 
     /// # Safety
@@ -266,6 +306,15 @@ impl<T: VmOperations> VmOpsTable<T> {
         // SAFETY: VMAs running these operations hold an `Arc<T::Data>` in their private data
         // until `close` returns.
         unsafe { <Arc<T::Data> as ForeignOwnable>::borrow((*vma).vm_private_data) }
+    }
+
+    /// # Safety
+    ///
+    /// `data` must come from `Arc::<T::Data>::into_foreign`, and the caller gives up that
+    /// reference.
+    unsafe fn put_data(data: *mut c_void) {
+        // SAFETY: By the safety requirements, this reference is ours to drop.
+        drop(unsafe { <Arc<T::Data> as ForeignOwnable>::from_foreign(data) });
     }
 
     /// # Safety
@@ -286,8 +335,8 @@ impl<T: VmOperations> VmOpsTable<T> {
 
     /// # Safety
     ///
-    /// Called by mm as `vm_ops->close` of a VMA running these operations.
-    unsafe extern "C" fn close(vma: *mut bindings::vm_area_struct) {
+    /// Called by [`vm_ops_close`] for a VMA running these operations.
+    unsafe fn close(vma: *mut bindings::vm_area_struct) {
         // SAFETY: `close` is called once for each VMA running these operations, with the mmap
         // write lock held.
         let vma_ref = unsafe { VmaRef::from_raw(vma) };
@@ -296,7 +345,7 @@ impl<T: VmOperations> VmOpsTable<T> {
             T::close(unsafe { Self::data(vma) }, vma_ref);
         }
         // SAFETY: The VMA owns one reference, dropped here as the VMA goes away.
-        drop(unsafe { <Arc<T::Data> as ForeignOwnable>::from_foreign((*vma).vm_private_data) });
+        unsafe { Self::put_data((*vma).vm_private_data) };
     }
 
     /// # Safety
@@ -359,10 +408,14 @@ impl VmaNew {
     /// and each drops it when unmapped (`close`). Returns `EBUSY`, changing nothing, if
     /// operations or private data were already installed.
     ///
-    /// Call it last in `mmap`: if `mmap` fails afterwards, the core replaces the operations
-    /// (`mmap_file()`) and frees the VMA without calling `close`, leaking this VMA's reference
-    /// to `data`. Without `VM_MIXEDMAP`, `VM_IO` or `VM_DONTEXPAND`, a VMA whose flags `mmap`
-    /// changed may likewise be merged into its neighbour and freed without `close`.
+    /// It may be called anywhere in `mmap`: if `mmap` fails afterwards, the core frees the VMA
+    /// without calling `close`, so the file operation that called `mmap` (see
+    /// [`MiscDevice::mmap`]) drops this VMA's reference itself. Set one of `VM_MIXEDMAP`,
+    /// `VM_IO`, `VM_PFNMAP` or `VM_DONTEXPAND` too: without them a new mapping may be merged
+    /// into its neighbour, sharing that VMA's data, and 6.12 even retries the merge after an
+    /// `mmap` that changed the flags, freeing this VMA without `close`.
+    ///
+    /// [`MiscDevice::mmap`]: crate::miscdevice::MiscDevice::mmap
     pub fn set_vm_ops<T: VmOperations>(&self, data: Arc<T::Data>) -> Result {
         if self.has_vm_ops() {
             return Err(EBUSY);
@@ -377,6 +430,48 @@ impl VmaNew {
             (*vma).vm_ops = VmOpsTable::<T>::vtable();
         }
         Ok(())
+    }
+
+    /// Undoes [`VmaNew::set_vm_ops`], if it was called: drops the VMA's reference to its data
+    /// and leaves the VMA without operations.
+    ///
+    /// The file operations that pass a [`VmaNew`] to a driver's `mmap` call this when the
+    /// driver fails.
+    ///
+    /// # Safety
+    ///
+    /// The driver's `mmap` of this VMA has failed, and this is called before the failure is
+    /// returned to the core, which then removes the VMA and its page table entries without
+    /// calling any of its operations.
+    // Not inline: `vma_dummy_vm_ops` is not exported to modules.
+    #[inline(never)]
+    pub(crate) unsafe fn undo_vm_ops(&self) {
+        let vma = self.as_ptr();
+        // SAFETY: The VMA is valid and only this thread can reach it.
+        let (ops, data) = unsafe { ((*vma).vm_ops, (*vma).vm_private_data) };
+        let close = if ops.is_null() {
+            None
+        } else {
+            // SAFETY: A non-null `vm_ops` points to a `vm_operations_struct` that outlives the
+            // VMA.
+            unsafe { (*ops).close }
+        };
+        // Only the tables of `set_vm_ops` have this `close`.
+        let ours = vm_ops_close as *const ();
+        if !matches!(close, Some(f) if ptr::eq(f as *const (), ours)) {
+            return;
+        }
+        // SAFETY: `ops` is the `ops` field, and first field, of a `#[repr(C)]` `RawVmOps`.
+        let table = unsafe { &*ops.cast::<RawVmOps>() };
+        // SAFETY: The VMA is valid and only this thread can reach it. The core calls none of its
+        // operations after a failed `mmap`; these are the values `vma_init()` set.
+        unsafe {
+            (*vma).vm_ops = ptr::addr_of!(bindings::vma_dummy_vm_ops);
+            (*vma).vm_private_data = ptr::null_mut();
+        }
+        // SAFETY: `set_vm_ops` stored this reference, which belongs to the VMA; the VMA no
+        // longer points to it.
+        unsafe { (table.put_data)(data) };
     }
 
     // Not inline: `vma_dummy_vm_ops` is not exported to modules.

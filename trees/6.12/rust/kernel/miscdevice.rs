@@ -132,6 +132,11 @@ pub trait MiscDevice: Sized {
     }
 
     /// Called when a process maps the file (`mmap`). The mmap write lock is held.
+    ///
+    /// If it returns an error, operations it installed with [`VmaNew::set_vm_ops`] are removed
+    /// and the VMA's reference to their data is dropped.
+    ///
+    /// [`VmaNew::set_vm_ops`]: crate::mm::virt::VmaNew::set_vm_ops
     fn mmap(
         _device: <Self::Ptr as ForeignOwnable>::Borrowed<'_>,
         _file: &File,
@@ -241,7 +246,13 @@ impl<T: MiscDevice> MiscdeviceVTable<T> {
         let vma = unsafe { VmaNew::from_raw(vma) };
         // SAFETY: The file is valid for the duration of `mmap`.
         let file = unsafe { File::from_raw_file(file) };
-        from_result(|| T::mmap(device, file, vma).map(|()| 0))
+        from_result(|| {
+            T::mmap(device, file, vma).inspect_err(|_| {
+                // SAFETY: The driver's `mmap` failed, and the error goes to the core next.
+                unsafe { vma.undo_vm_ops() }
+            })?;
+            Ok(0)
+        })
     }
 
     /// # Safety
