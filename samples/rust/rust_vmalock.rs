@@ -180,8 +180,10 @@ enum Counter {
     PfnFaults,
     PfnRemaps,
     Revokes,
+    Buffers,
+    BuffersFreed,
 }
-const NR_COUNTERS: usize = Counter::Revokes as usize + 1;
+const NR_COUNTERS: usize = Counter::BuffersFreed as usize + 1;
 
 /// A set of statistics: of one open file, or global.
 struct Counters([AtomicU64; NR_COUNTERS]);
@@ -248,6 +250,7 @@ impl Buffer {
         }
         let pages = Arc::new(pages, GFP_KERNEL)?;
         let buffer = Arc::new(Buffer { pages, shared }, GFP_KERNEL)?;
+        buffer.shared.count(Counter::Buffers, 1);
         buffer.write_headers(0, npages, 0)?;
         Ok(buffer)
     }
@@ -260,6 +263,12 @@ impl Buffer {
             unsafe { page.write_raw(header.as_ptr().cast(), 0, core::mem::size_of_val(&header))? };
         }
         Ok(())
+    }
+}
+
+impl Drop for Buffer {
+    fn drop(&mut self) {
+        self.shared.count(Counter::BuffersFreed, 1);
     }
 }
 
@@ -370,6 +379,9 @@ impl MiscDevice for VmaLockFile {
         let (view, first) = view(vma.pgoff());
         let end = first.checked_add(npages).ok_or(EINVAL)?;
         let buffer = this.buffer(end)?;
+        // Installed first: if a step below fails, the misc device removes the operations again
+        // and drops this VMA's reference to the buffer.
+        vma.set_vm_ops::<BufferVmOps>(buffer.clone())?;
         if view == View::Pfn && this.shared.revocable.is_revoked() {
             return Err(ENODEV);
         }
@@ -383,13 +395,13 @@ impl MiscDevice for VmaLockFile {
             for (i, page) in buffer.pages[first..end].iter().enumerate() {
                 let address = vma.start() + i * PAGE_SIZE;
                 // SAFETY: The page belongs to `buffer`, which the open file holds until it is
-                // released, after its last VMA is gone; `set_vm_ops` below also makes it the
-                // data of this VMA and of every VMA split or forked from it.
+                // released: after its last VMA is gone, and after the entries of a failed `mmap`
+                // are removed (the `mmap` call holds the file).
                 unsafe { vma.remap_page(address, page)? };
             }
             this.shared.count(Counter::PfnRemaps, npages as u64);
         }
-        vma.set_vm_ops::<BufferVmOps>(buffer)
+        Ok(())
     }
 
     fn ioctl(this: Pin<&VmaLockFile>, file: &File, cmd: u32, arg: usize) -> Result<isize> {

@@ -61,6 +61,8 @@ enum vmalock_counter {
 	VMALOCK_PFN_FAULTS,
 	VMALOCK_PFN_REMAPS,
 	VMALOCK_REVOKES,
+	VMALOCK_BUFFERS,
+	VMALOCK_BUFFERS_FREED,
 	VMALOCK_NR_COUNTERS,
 };
 
@@ -130,6 +132,7 @@ static void vmalock_buffer_release(struct kref *ref)
 
 	for (i = 0; i < buf->npages; i++)
 		__free_page(buf->pages[i]);
+	vmalock_count(buf->shared, VMALOCK_BUFFERS_FREED, 1);
 	kref_put(&buf->shared->ref, vmalock_shared_release);
 	kvfree(buf);
 }
@@ -168,6 +171,7 @@ static struct vmalock_buffer *vmalock_buffer_alloc(unsigned long npages,
 	kref_init(&buf->ref);
 	kref_get(&shared->ref);
 	buf->shared = shared;
+	vmalock_count(shared, VMALOCK_BUFFERS, 1);
 	vmalock_write_headers(buf, 0, npages, 0);
 	return buf;
 
@@ -663,6 +667,8 @@ static long vmalock_get_stats(struct vmalock_file *vf,
 	st.pfn_faults = atomic64_read(&cnt->c[VMALOCK_PFN_FAULTS]);
 	st.pfn_remaps = atomic64_read(&cnt->c[VMALOCK_PFN_REMAPS]);
 	st.revokes = atomic64_read(&cnt->c[VMALOCK_REVOKES]);
+	st.buffers = atomic64_read(&cnt->c[VMALOCK_BUFFERS]);
+	st.buffers_freed = atomic64_read(&cnt->c[VMALOCK_BUFFERS_FREED]);
 	if (copy_to_user(argp, &st, sizeof(st)))
 		return -EFAULT;
 	return 0;

@@ -105,6 +105,8 @@ struct vmalock_stats {
 	__u64 pfn_faults;	/* ->fault calls in a PFN view (also in faults_*) */
 	__u64 pfn_remaps;	/* pages mapped at mmap time (eager PFN view) */
 	__u64 revokes;		/* REVOKEs that revoked the PFN view */
+	__u64 buffers;		/* buffers allocated (by the first mmap) */
+	__u64 buffers_freed;	/* buffers freed (file and all its mappings gone) */
 };
 
 /*

@@ -709,6 +709,33 @@ TEST_F(vmalock, failed_mmap_keeps_size_settable)
 	EXPECT_EQ(4, info.npages);
 }
 
+/*
+ * A failed mmap must not keep the buffer alive: the drivers install their VMA
+ * operations, taking a reference, before the revoked check fails the mmap.
+ * Every buffer is freed once its file and mappings are gone.
+ */
+TEST_F(vmalock, failed_mmap_frees_buffer)
+{
+	struct vmalock_stats g0, g1;
+	char *p;
+	int fd;
+
+	g0 = global_stats(self->fd);
+	fd = open(variant->dev, O_RDWR);
+	ASSERT_LE(0, fd);
+	p = mmap(NULL, self->psz, PROT_READ, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	EXPECT_EQ(0, munmap(p, self->psz));
+	ASSERT_EQ(0, vl_revoke(fd, VMALOCK_REVOKE_REVOKE));
+	EXPECT_EQ(ENODEV, mmap_err(NULL, self->psz, PROT_READ, MAP_SHARED, fd,
+				   VMALOCK_PFN_OFFSET));
+	EXPECT_EQ(1, file_stats(fd).vma_closes);	/* the munmap, not the failed mmap */
+	EXPECT_EQ(0, close(fd));
+	g1 = global_stats(self->fd);
+	EXPECT_EQ(1, g1.buffers - g0.buffers);
+	EXPECT_EQ(1, g1.buffers_freed - g0.buffers_freed);
+}
+
 TEST_F(vmalock, global_stats)
 {
 	struct vmalock_stats g0, g1, f, f2;
@@ -1895,6 +1922,7 @@ TEST_F(bad, lookup_foreign_file)
 	ASSERT_LE(0, fd2);
 	p = mmap(NULL, self->psz, PROT_READ, MAP_SHARED, fd2, 0);
 	ASSERT_NE(MAP_FAILED, p);
+	snap(self);	/* fd2's buffer counts in the global stats */
 	EXPECT_EQ(EINVAL, vl_lookup(self->fd, (unsigned long)p, &l));
 	check_unchanged(_metadata, self);
 	munmap(p, self->psz);

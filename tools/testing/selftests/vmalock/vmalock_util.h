@@ -39,7 +39,7 @@
 /* Offset in a page of the data word the tests write; after the header. */
 #define VL_DATA_OFF	64
 
-#define VL_NR_COUNTERS	13
+#define VL_NR_COUNTERS	15
 
 static inline struct vmalock_page_header *vl_hdr(void *page)
 {
@@ -171,7 +171,7 @@ static inline const char *vl_counter_name(int i)
 		"faults_vma", "faults_mmap", "retries", "map_pages",
 		"lookups_vma", "lookups_mmap", "write_marks", "pages_zapped",
 		"vma_opens", "vma_closes", "pfn_faults", "pfn_remaps",
-		"revokes",
+		"revokes", "buffers", "buffers_freed",
 	};
 
 	return names[i];
