@@ -54,6 +54,12 @@ RATIOS = [
     ("P3w", "Rust / C, default mode, under writer (faults/s)",
      ("fault", "rust", "default", True), ("fault", "c", "default", True),
      "ops_per_s", 0.98),
+    ("P3pfn", "Rust / C, PFN view (VM_PFNMAP), alone (faults/s)",
+     ("fault_pfn", "rust", "default", False), ("fault_pfn", "c", "default", False),
+     "ops_per_s", 0.98),
+    ("P3pfnw", "Rust / C, PFN view (VM_PFNMAP), under writer (faults/s)",
+     ("fault_pfn", "rust", "default", True), ("fault_pfn", "c", "default", True),
+     "ops_per_s", 0.98),
     ("P4", "LOOKUP per-VMA / mmap-lock under writer (rust, lookups/s)",
      ("lookup", "rust", "default", True), ("lookup", "rust", "force_mmap", True),
      "ops_per_s", 3.0, "spare-or-max"),
@@ -218,7 +224,7 @@ def case_rows(run):
         lat = {m: [s["lat"][m] for s in ss] for m in ("p50_ns", "p99_ns", "p999_ns")}
         fr = [s.get("vma_frac", -1) for s in ss]
         fpo = "-"
-        if c["op"] == "fault" and c["target"] != "anon":
+        if c["op"] in ("fault", "fault_pfn") and c["target"] != "anon":
             tot = [(s["stats"]["faults_vma"] + s["stats"]["faults_mmap"]) / s["ops"]
                    for s in ss if s.get("stats") and s["ops"]]
             if tot:

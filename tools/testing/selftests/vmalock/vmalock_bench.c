@@ -8,7 +8,10 @@
  * fault per touch. Pages are dropped with MADV_DONTNEED (mmap read lock) or,
  * on kernels without madvise (CONFIG_ADVISE_SYSCALLS=n), with the device's
  * ZAP ioctl or mmap(MAP_FIXED) over anonymous memory (mmap write lock). The
- * LOOKUP operation instead loops on VMALOCK_IOC_LOOKUP over the region.
+ * FAULT_PFN operation does the same in the device's PFN view (VM_PFNMAP,
+ * vmf_insert_pfn_prot), whose pages only ZAP drops: MADV_DONTNEED refuses
+ * PFN maps. The LOOKUP operation instead loops on VMALOCK_IOC_LOOKUP over
+ * the region.
  *
  * A case is an operation on a target in a mode with a number of threads,
  * with or without a writer thread that loops on mmap/munmap (or mprotect)
@@ -64,13 +67,13 @@
 #define HIST_BUCKETS	((64 - HIST_SUB_BITS + 1) * HIST_SUB)
 
 enum phase { PHASE_WARM, PHASE_MEASURE, PHASE_COOL, PHASE_STOP };
-enum op { OP_FAULT, OP_LOOKUP };
+enum op { OP_FAULT, OP_LOOKUP, OP_FAULT_PFN };
 enum target { TGT_RUST, TGT_C, TGT_ANON, NR_TARGETS };
 enum writer_kind { WRITER_MMAP, WRITER_MPROTECT };
 enum refault { REFAULT_AUTO, REFAULT_MADVISE, REFAULT_ZAP };
 enum cpu_clock { CPU_CLOCK_THREAD, CPU_CLOCK_SCHEDSTAT, CPU_CLOCK_NONE };
 
-static const char * const op_name[] = { "fault", "lookup" };
+static const char * const op_name[] = { "fault", "lookup", "fault_pfn" };
 static const char * const target_name[] = { "rust", "c", "anon" };
 static const char * const mode_name[] = { "default", "force_mmap" };
 static const char * const writer_name[] = { "mmap", "mprotect" };
@@ -221,7 +224,7 @@ static __u64 clock_res_ns;
 static char notes[8][200];
 static unsigned int nr_notes;
 
-static struct bcase cases[6 * 2 * MAX_TCOUNTS];
+static struct bcase cases[8 * 2 * MAX_TCOUNTS];
 static unsigned int nr_cases;
 static struct sample *samples;
 static unsigned int nr_samples;
@@ -378,7 +381,8 @@ static int worker_setup(struct worker *w)
 			return fail(w, "VMALOCK_IOC_SET_SIZE");
 		if (ioctl(w->fd, VMALOCK_IOC_SET_MODE, &mode))
 			return fail(w, "VMALOCK_IOC_SET_MODE");
-		w->map = mmap(NULL, w->len, PROT_READ | PROT_WRITE, MAP_SHARED, w->fd, 0);
+		w->map = mmap(NULL, w->len, PROT_READ | PROT_WRITE, MAP_SHARED, w->fd,
+			      c->op == OP_FAULT_PFN ? VMALOCK_PFN_OFFSET : 0);
 		if (w->map == MAP_FAILED)
 			return fail(w, "mmap device");
 	}
@@ -405,7 +409,7 @@ static int refault(struct worker *w)
 		.len = w->len,
 	};
 
-	if (cfg.refault == REFAULT_MADVISE) {
+	if (cfg.refault == REFAULT_MADVISE && w->c->op != OP_FAULT_PFN) {
 		if (madvise(w->map, w->len, MADV_DONTNEED))
 			return fail(w, "madvise(MADV_DONTNEED)");
 	} else if (w->fd >= 0) {
@@ -804,6 +808,8 @@ static void build_cases(void)
 			add_case(OP_FAULT, TGT_RUST, VMALOCK_MODE_DEFAULT, w, t);
 			add_case(OP_FAULT, TGT_RUST, VMALOCK_MODE_FORCE_MMAP, w, t);
 			add_case(OP_FAULT, TGT_C, VMALOCK_MODE_DEFAULT, w, t);
+			add_case(OP_FAULT_PFN, TGT_RUST, VMALOCK_MODE_DEFAULT, w, t);
+			add_case(OP_FAULT_PFN, TGT_C, VMALOCK_MODE_DEFAULT, w, t);
 			add_case(OP_LOOKUP, TGT_RUST, VMALOCK_MODE_DEFAULT, w, t);
 			add_case(OP_LOOKUP, TGT_RUST, VMALOCK_MODE_FORCE_MMAP, w, t);
 			add_case(OP_FAULT, TGT_ANON, VMALOCK_MODE_DEFAULT, w, t);
@@ -1113,7 +1119,8 @@ static void print_usage(const char *prog, int code)
 		"  -p, --pages N         pages per thread (default 256)\n"
 		"  -W, --writer KIND     writer loop: mmap (mmap/munmap) or mprotect\n"
 		"  -R, --refault HOW     drop pages with madvise (MADV_DONTNEED) or zap (device\n"
-		"                        ioctl; anon: mmap MAP_FIXED); default: madvise if it works\n"
+		"                        ioctl; anon: mmap MAP_FIXED); default: madvise if it works;\n"
+		"                        the PFN view always uses zap\n"
 		"  -l, --lat-every K     time one operation in K (default 1: all)\n"
 		"  -f, --filter S1,S2    only cases whose id contains one of the strings\n"
 		"  -o, --output FILE     JSON to FILE instead of stdout between markers\n"
