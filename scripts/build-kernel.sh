@@ -7,6 +7,11 @@
 # series.sh) out of tree, in a build directory per kernel version, arch and
 # flavor. The .config is regenerated only when the fragments change; make
 # does the rest.
+#
+# The Rust code is compiled by clippy-driver (CLIPPY=1 in KMAKE), so a build
+# lints as it goes. The output of the last build that compiled the kernel
+# crate is kept in $B/.clippy.log for check.sh's clippy gate: the crate is
+# only recompiled when its sources change, and so are its warnings.
 
 . "$(dirname "$0")/lib.sh"
 
@@ -56,7 +61,11 @@ if [ ! -e "$B/.config" ] || [ "$(cat "$B/.fragments" 2>/dev/null)" != "$sum" ]; 
 fi
 
 phase "build $arch-$flavor ($(kernel_version))"
-"${mk[@]}" -j"$(nproc)" all
+# No log yet (a directory built before the log existed): recompile the crate.
+[ -e "$B/.clippy.log" ] || rm -f "$B/rust/kernel.o"
+before=$(stat -c %Y "$B/rust/kernel.o" 2>/dev/null || echo 0)
+"${mk[@]}" -j"$(nproc)" all 2>&1 | tee "$B/.build.log"
+[ "$(stat -c %Y "$B/rust/kernel.o")" = "$before" ] || mv "$B/.build.log" "$B/.clippy.log"
 "${mk[@]}" -s headers
 phase_end
 echo "kernel: $B/$(kernel_image "$arch")"

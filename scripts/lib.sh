@@ -13,8 +13,12 @@ LLVM_SUFFIX=-19
 
 export PATH="$TOOLS/bin:$PATH" LIBCLANG_PATH=/usr/lib/llvm$LLVM_SUFFIX/lib
 # The machine's rustup rustc comes first in PATH: always pass Debian's explicitly.
+# CLIPPY=1: every Rust object is compiled by clippy-driver, which lints and
+# emits the same code as rustc. Every make on a build directory passes it:
+# the compiler is part of each object's command line, so a make without it
+# would rebuild all Rust code.
 KMAKE=(make LLVM=$LLVM_SUFFIX RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc
-       HOSTRUSTC=/usr/bin/rustc BINDGEN=bindgen CLIPPY_DRIVER=/usr/bin/clippy-driver)
+       HOSTRUSTC=/usr/bin/rustc BINDGEN=bindgen CLIPPY_DRIVER=/usr/bin/clippy-driver CLIPPY=1)
 
 # The cargo that builds bindgen-cli: Debian's (cargo-web), else the one in PATH
 # (a machine with Debian's rustup package cannot have cargo-web).
