@@ -23,8 +23,10 @@ demo:
 bench:
 	scripts/bench.sh
 
-vng: patches
-	scripts/build-kernel.sh x86_64 vng
+vng:
+	scripts/setup.sh
+	scripts/series.sh
+	scripts/build-kernel.sh x86_64 test
 	scripts/run-vng.sh
 
 clean:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# build-kernel.sh <x86_64|arm64> <base|test|vng>
+# build-kernel.sh <x86_64|arm64> <base|test>
 #
 # Builds the kernel tree ($TREE) currently checked out in the cache (see
 # series.sh) out of tree, in a build directory per kernel version, arch and
@@ -26,9 +26,9 @@ frags=("$REPO/configs/base.config" "$REPO/configs/$arch.config")
 [ -e "$REPO/trees/$TREE/configs/$arch.config" ] && frags+=("$REPO/trees/$TREE/configs/$arch.config")
 case $flavor in
 base) ;;
-test) frags+=("$REPO/configs/debug.config") ;;
-vng) [ "$arch" = x86_64 ] || die "vng flavor is x86_64 only"
-     frags+=("$REPO/configs/debug.config" "$REPO/configs/vng.config") ;;
+test) frags+=("$REPO/configs/debug.config")
+      # x86_64 test kernels also boot under virtme-ng (run-vng.sh).
+      [ "$arch" = x86_64 ] && frags+=("$REPO/configs/vng.config") ;;
 *) die "unknown flavor $flavor" ;;
 esac
 # The selftests' own Kconfig needs (kselftest convention).

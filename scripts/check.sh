@@ -57,6 +57,18 @@ clippy() {
 		grep -qE 'rust/kernel/(mm|miscdevice|fs|module_param)|rust_vmalock'
 }
 
+# guest_results <prefix> <vm-dir>: one result per KUnit case and per TAP line
+# of each plan section the guest printed.
+guest_results() {
+	local prefix=$1 vm=$2 t
+	sed -nE 's/^    ((not )?ok [0-9]+ .*)/\1/p' "$vm/kunit.ktap" > "$vm/kunit.leaves"
+	tap "$prefix/kunit" "$vm/kunit.leaves"
+	for t in "$vm"/tap/*.tap; do
+		[ -e "$t" ] && tap "$prefix/$(basename "$t" .tap)" "$t"
+	done
+	return 0
+}
+
 # Linted once: the project's own C and Rust files, shared by both trees.
 C_FILES=(samples/vmalock/vmalock.h samples/vmalock/c_vmalock.c
 	 $(cd "$REPO" && git ls-files 'trees/*/rust/helpers/*.c')
@@ -121,14 +133,21 @@ for TREE in "${trees[@]}"; do
 		phase "vm $T $arch"
 		gate "$T/$arch/vm-splat-gate" "$REPO/scripts/run-vm.sh" "$arch" test "$payload"
 		vm=$OUT/vm/$T/$arch-test
-		grep -E "clean|FAIL" "$res/${T//\//_}_${arch}_vm-splat-gate.log" || true
-		sed -nE 's/^    ((not )?ok [0-9]+ .*)/\1/p' "$vm/kunit.ktap" > "$vm/kunit.leaves"
-		tap "$T/$arch/kunit" "$vm/kunit.leaves"
-		for t in "$vm"/tap/*.tap; do
-			[ -e "$t" ] && tap "$T/$arch/$(basename "$t" .tap)" "$t"
-		done
+		grep -E "clean|FAIL" "$res/${T}_${arch}_vm-splat-gate.log" || true
+		guest_results "$T/$arch" "$vm"
 		mkdir -p "$res/vm-$T"
 		cp -r "$vm" "$res/vm-$T/$arch"
+
+		# The same kernel and payload under virtme-ng (x86_64 only: vng
+		# boots the host's / as the guest's root, and the host's
+		# binaries are x86_64).
+		[ "$arch" = x86_64 ] || continue
+		phase "vng $T $arch"
+		vm=$OUT/vm/$T/$arch-vng
+		gate "$T/$arch-vng/vng-splat-gate" env RVL_VM_DIR="$vm" "$REPO/scripts/run-vng.sh" "$payload"
+		grep -E "clean|FAIL" "$res/${T}_${arch}-vng_vng-splat-gate.log" || true
+		guest_results "$T/$arch-vng" "$vm"
+		cp -r "$vm" "$res/vm-$T/$arch-vng"
 	done
 done
 phase_end

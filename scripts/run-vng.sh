@@ -3,17 +3,16 @@
 #
 # run-vng.sh [payload-dir]
 #
-# Runs the VM test plan (tests/vm/plan.sh) on the x86_64 vng kernel
-# (build-kernel.sh x86_64 vng) under virtme-ng instead of a busybox
-# initramfs. The guest's root is the host's / over 9p, read-only with tmpfs
+# Runs the VM test plan (tests/vm/plan.sh) on the x86_64 test kernel
+# (build-kernel.sh x86_64 test, the kernel run-vm.sh boots) under virtme-ng
+# instead of a busybox initramfs. The guest's root is the host's / over 9p, read-only with tmpfs
 # overlays, so the plan runs straight from the payload directory: it gets
 # RVL_MODULES, RVL_BIN and RVL_RESULTS instead of the initramfs paths.
 #
-# Without an argument the payload is built here against the vng build: the
-# modules out of tree from a private copy of their sources (the repo's own
-# objects belong to the test kernel), the selftest linked statically. A
-# payload given as argument (modules/*.ko, bin/*, plan.sh) must match the
-# vng kernel.
+# Without an argument (make vng) the payload is built here: the modules out
+# of tree from a private copy of their sources, the selftest linked
+# statically. check.sh passes the payload it built for run-vm.sh
+# (modules/*.ko, bin/*, plan.sh), so both runners test the same binaries.
 #
 # vng exits 255 even when the command succeeds, so the run is judged by its
 # output: the kernel log must have no splat (same patterns as run-vm.sh),
@@ -33,12 +32,12 @@
 
 VNG_VERSION=1.42
 arch=x86_64
-flavor=vng
+flavor=test
 B=$(build_dir "$arch" "$flavor")
 src=$(src_dir)
 image=${RVL_KERNEL_IMAGE:-$B/$(kernel_image "$arch")}
 [ -r "$image" ] || die "no kernel image $image (run build-kernel.sh $arch $flavor)"
-vm=${RVL_VM_DIR:-$OUT/vm/$TREE/$arch-$flavor}
+vm=${RVL_VM_DIR:-$OUT/vm/$TREE/$arch-vng}
 # The guest sees host paths as they are: everything it reads must be absolute.
 mkdir -p "$vm"
 vm=$(cd "$vm" && pwd)
@@ -61,7 +60,7 @@ if [ $# -gt 0 ]; then
 	[ -d "$1" ] || die "no payload directory $1"
 	payload=$(cd "$1" && pwd)
 else
-	phase "payload for $arch-$flavor"
+	phase "payload for vng $arch-$flavor"
 	payload=$vm/payload
 	mods=$vm/modsrc
 	rm -rf "$payload" "$mods"
@@ -93,6 +92,7 @@ vng=(vng --verbose --disable-kvm --disable-microvm --force-9p --cpus 2 --memory 
 vng+=(--append "no5lvl ${RVL_CMDLINE:-}")
 
 echo "vng $arch-$flavor: booting $(basename "$image") under TCG (timeout ${RVL_VM_TIMEOUT:-900}s)"
+printf 'vng command:'; printf ' %q' "${vng[@]}" -- "$cmd"; echo
 start=$(date +%s)
 rc=0
 # Through a pipe: QEMU reopens its stdout and stderr (/proc/self/fd/N) once per
