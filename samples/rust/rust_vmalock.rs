@@ -5,8 +5,9 @@
 //! Each open file of `/dev/rust-vmalock` owns a buffer of pages (user API in
 //! `samples/vmalock/vmalock.h`). `mmap(MAP_SHARED)` maps it; pages are inserted lazily by the
 //! fault handler, which runs under the per-VMA lock because the VMA operations provide
-//! `map_pages`. The ioctls look up VMAs through the per-VMA lock (falling back to the mmap
-//! lock), and zap a range under the mmap write lock with its VMAs write-marked.
+//! `map_pages`. The ioctls look up VMAs and drop a range's pages through the per-VMA lock
+//! (falling back to the mmap lock), and zap a range under the mmap write lock with its VMAs
+//! write-marked.
 //!
 //! The mmap offset picks a view of the pages: as pages (`VM_MIXEDMAP`), or as page frames
 //! (`VM_PFNMAP`) as a device maps its memory, faulted in or mapped at mmap time. The faulted PFN
@@ -59,6 +60,7 @@ const IOC_ZAP: u32 = _IOWR::<Zap>(MAGIC, 4);
 const IOC_GET_STATS: u32 = _IOWR::<Stats>(MAGIC, 5);
 const IOC_RESET_STATS: u32 = _IOW::<u32>(MAGIC, 6);
 const IOC_REVOKE: u32 = _IOW::<Revoke>(MAGIC, 7);
+const IOC_DROP: u32 = _IOWR::<DropRange>(MAGIC, 8);
 
 const REVOKE_REVOKE: u32 = 0;
 const REVOKE_RESTORE: u32 = 1;
@@ -127,6 +129,16 @@ struct Zap {
     vmas: u64,
 }
 
+/// `struct vmalock_drop`.
+#[repr(C)]
+#[derive(Default)]
+struct DropRange {
+    size: u32,
+    lock: u32,
+    addr: u64,
+    len: u64,
+}
+
 /// `struct vmalock_revoke`.
 #[repr(C)]
 #[derive(Default)]
@@ -158,6 +170,10 @@ unsafe impl FromBytes for Zap {}
 // SAFETY: See above.
 unsafe impl AsBytes for Zap {}
 // SAFETY: See above.
+unsafe impl FromBytes for DropRange {}
+// SAFETY: See above.
+unsafe impl AsBytes for DropRange {}
+// SAFETY: See above.
 unsafe impl FromBytes for Revoke {}
 // SAFETY: See above.
 unsafe impl FromBytes for Stats {}
@@ -182,8 +198,10 @@ enum Counter {
     Revokes,
     Buffers,
     BuffersFreed,
+    DropsVma,
+    DropsMmap,
 }
-const NR_COUNTERS: usize = Counter::BuffersFreed as usize + 1;
+const NR_COUNTERS: usize = Counter::DropsMmap as usize + 1;
 
 /// A set of statistics: of one open file, or global.
 struct Counters([AtomicU64; NR_COUNTERS]);
@@ -414,6 +432,7 @@ impl MiscDevice for VmaLockFile {
             IOC_GET_STATS => this.stats(arg)?,
             IOC_RESET_STATS => this.reset_stats(arg)?,
             IOC_REVOKE => this.revoke(arg)?,
+            IOC_DROP => this.drop_range(file, arg)?,
             _ => return Err(ENOTTY),
         }
         Ok(0)
@@ -434,7 +453,7 @@ macro_rules! sized_arg {
         }
     )*};
 }
-sized_arg!(Info, Lookup, Zap, Revoke, Stats);
+sized_arg!(Info, Lookup, Zap, DropRange, Revoke, Stats);
 
 /// The `len` bytes of user memory at the ioctl argument `arg`.
 fn user_slice(arg: usize, len: usize) -> UserSlice {
@@ -455,6 +474,14 @@ fn read_sized<T: SizedArg>(arg: usize) -> Result<T> {
 fn maps_file(vma: &VmaRef, file: &File) -> bool {
     vma.file()
         .is_some_and(|f| core::ptr::eq(f.as_ptr(), file.as_ptr()))
+}
+
+/// `VMALOCK_LOCK_*` for the lock an operation ran under.
+fn lock_code(lock: VmaLockKind) -> u32 {
+    match lock {
+        VmaLockKind::Vma => LOCK_VMA,
+        VmaLockKind::Mmap => LOCK_MMAP,
+    }
 }
 
 fn write_back<T: AsBytes>(arg: usize, value: &T) -> Result {
@@ -523,6 +550,24 @@ impl VmaLockFile {
         Ok(())
     }
 
+    /// Runs `f` on the caller's VMA at `addr` under its per-VMA lock, or under the mmap read lock
+    /// if that cannot be taken or the mode forces it (the other side of the benchmark). `None`
+    /// if there is no VMA at `addr`.
+    fn with_vma<T>(
+        &self,
+        mm: &MmWithUser,
+        addr: usize,
+        f: impl FnOnce(&VmaRef) -> T,
+    ) -> Option<(T, VmaLockKind)> {
+        if self.shared.force_mmap.load(Relaxed) {
+            let guard = mm.mmap_read_lock();
+            return guard
+                .vma_lookup(addr)
+                .map(|vma| (f(vma), VmaLockKind::Mmap));
+        }
+        mm.with_vma(addr, f)
+    }
+
     /// Describes the caller's VMA at an address, if it maps this file.
     fn lookup(&self, file: &File, arg: usize) -> Result {
         let mut req: Lookup = read_sized(arg)?;
@@ -533,17 +578,8 @@ impl VmaLockFile {
         let describe = |vma: &VmaRef| {
             maps_file(vma, file).then(|| (vma.start(), vma.end(), vma.pgoff(), vma.flags()))
         };
-        // The forced mode takes the mmap lock here too: the other side of the benchmark.
-        let (found, lock) = if self.shared.force_mmap.load(Relaxed) {
-            let guard = mm.mmap_read_lock();
-            (guard.vma_lookup(addr).map(describe), VmaLockKind::Mmap)
-        } else {
-            mm.with_vma(addr, describe)
-                .map_or((None, VmaLockKind::Mmap), |(found, lock)| {
-                    (Some(found), lock)
-                })
-        };
-        let (start, end, pgoff, vm_flags) = found.ok_or(ENOENT)?.ok_or(EINVAL)?;
+        let (found, lock) = self.with_vma(&mm, addr, describe).ok_or(ENOENT)?;
+        let (start, end, pgoff, vm_flags) = found.ok_or(EINVAL)?;
         self.shared.count(
             match lock {
                 VmaLockKind::Vma => Counter::LookupsVma,
@@ -551,11 +587,7 @@ impl VmaLockFile {
             },
             1,
         );
-        req.lock = if lock == VmaLockKind::Vma {
-            LOCK_VMA
-        } else {
-            LOCK_MMAP
-        };
+        req.lock = lock_code(lock);
         req.start = start as u64;
         req.end = end as u64;
         req.pgoff = pgoff as u64;
@@ -602,6 +634,42 @@ impl VmaLockFile {
         drop(guard);
         req.generation = generation;
         req.vmas = vmas;
+        write_back(arg, &req)
+    }
+
+    /// Drops the caller's pages of a range of one of this file's VMAs, under that VMA's lock
+    /// alone where it can be taken: the pages fault back in on the next touch.
+    fn drop_range(&self, file: &File, arg: usize) -> Result {
+        let mut req: DropRange = read_sized(arg)?;
+        // Fail before changing anything if the result cannot be written.
+        write_back(arg, &req)?;
+        let start = usize::try_from(req.addr).map_err(|_| EINVAL)?;
+        let len = usize::try_from(req.len).map_err(|_| EINVAL)?;
+        let end = start.checked_add(len).ok_or(EINVAL)?;
+        if len == 0 || start % PAGE_SIZE != 0 || len % PAGE_SIZE != 0 {
+            return Err(EINVAL);
+        }
+        let mm = MmWithUser::current().ok_or(EINVAL)?;
+        // A zap needs no more than the VMA's read lock: page tables are only freed with the mmap
+        // write lock held and the VMA write-marked, and faults racing with the zap map the same
+        // pages.
+        let zap = |vma: &VmaRef| {
+            if !maps_file(vma, file) || end > vma.end() {
+                return Err(EINVAL);
+            }
+            vma.zap_vma_range(start, len);
+            Ok(())
+        };
+        let (res, lock) = self.with_vma(&mm, start, zap).ok_or(ENOENT)?;
+        res?;
+        self.shared.count(
+            match lock {
+                VmaLockKind::Vma => Counter::DropsVma,
+                VmaLockKind::Mmap => Counter::DropsMmap,
+            },
+            1,
+        );
+        req.lock = lock_code(lock);
         write_back(arg, &req)
     }
 

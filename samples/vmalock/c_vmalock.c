@@ -10,9 +10,9 @@
  * Each open file of /dev/c-vmalock owns a buffer of pages (user API in
  * samples/vmalock/vmalock.h). mmap(MAP_SHARED) maps it; pages are inserted
  * lazily by the fault handler, which runs under the per-VMA lock because the
- * VMA operations provide ->map_pages. The ioctls look up VMAs under the
- * per-VMA lock (falling back to the mmap read lock), and zap a range under
- * the mmap write lock with its VMAs write-marked.
+ * VMA operations provide ->map_pages. The ioctls look up VMAs and drop a
+ * range's pages under the per-VMA lock (falling back to the mmap read lock),
+ * and zap a range under the mmap write lock with its VMAs write-marked.
  *
  * This is the C twin of samples/rust/rust_vmalock.rs, with the same user API
  * and behaviour.
@@ -63,6 +63,8 @@ enum vmalock_counter {
 	VMALOCK_REVOKES,
 	VMALOCK_BUFFERS,
 	VMALOCK_BUFFERS_FREED,
+	VMALOCK_DROPS_VMA,
+	VMALOCK_DROPS_MMAP,
 	VMALOCK_NR_COUNTERS,
 };
 
@@ -483,6 +485,38 @@ static long vmalock_set_mode(struct vmalock_file *vf, u32 __user *argp)
 	}
 }
 
+/*
+ * Returns the caller's VMA at addr (NULL if none) locked by its per-VMA lock
+ * or, if that cannot be taken or the mode forces it (the other side of the
+ * benchmark), with the mmap read lock held; *lock says which.
+ * vmalock_vma_unlock() releases it.
+ */
+static struct vm_area_struct *vmalock_vma_lock(struct vmalock_file *vf,
+					       struct mm_struct *mm,
+					       unsigned long addr, u32 *lock)
+{
+	struct vm_area_struct *vma = NULL;
+
+	if (!READ_ONCE(vf->shared->force_mmap))
+		vma = lock_vma_under_rcu(mm, addr);
+	if (vma) {
+		*lock = VMALOCK_LOCK_VMA;
+		return vma;
+	}
+	mmap_read_lock(mm);
+	*lock = VMALOCK_LOCK_MMAP;
+	return vma_lookup(mm, addr);
+}
+
+static void vmalock_vma_unlock(struct mm_struct *mm, struct vm_area_struct *vma,
+			       u32 lock)
+{
+	if (lock == VMALOCK_LOCK_VMA)
+		vma_end_read(vma);
+	else
+		mmap_read_unlock(mm);
+}
+
 /* Fills *req from vma (NULL: none at the address) if it maps file. */
 static long vmalock_describe(struct vm_area_struct *vma, struct file *file,
 			     struct vmalock_lookup *req)
@@ -504,7 +538,7 @@ static long vmalock_lookup(struct vmalock_file *vf, struct file *file,
 {
 	struct mm_struct *mm = current->mm;
 	struct vmalock_lookup req;
-	struct vm_area_struct *vma = NULL;
+	struct vm_area_struct *vma;
 	long ret;
 
 	ret = vmalock_get_arg(&req, argp, sizeof(req));
@@ -516,19 +550,9 @@ static long vmalock_lookup(struct vmalock_file *vf, struct file *file,
 	if (!mm || req.addr != (unsigned long)req.addr)
 		return -EINVAL;
 
-	/* The forced mode takes the mmap lock: the other side of the benchmark. */
-	if (!READ_ONCE(vf->shared->force_mmap))
-		vma = lock_vma_under_rcu(mm, req.addr);
-	if (vma) {
-		ret = vmalock_describe(vma, file, &req);
-		vma_end_read(vma);
-		req.lock = VMALOCK_LOCK_VMA;
-	} else {
-		mmap_read_lock(mm);
-		ret = vmalock_describe(vma_lookup(mm, req.addr), file, &req);
-		mmap_read_unlock(mm);
-		req.lock = VMALOCK_LOCK_MMAP;
-	}
+	vma = vmalock_vma_lock(vf, mm, req.addr, &req.lock);
+	ret = vmalock_describe(vma, file, &req);
+	vmalock_vma_unlock(mm, vma, req.lock);
 	if (ret)
 		return ret;
 	vmalock_count(vf->shared, req.lock == VMALOCK_LOCK_VMA ?
@@ -627,6 +651,55 @@ static long vmalock_zap(struct vmalock_file *vf, struct file *file,
 	return 0;
 }
 
+/*
+ * Drops the caller's pages of a range of one of this file's VMAs, under that
+ * VMA's lock alone where it can be taken: the pages fault back in on the
+ * next touch. A zap needs no more than the VMA's read lock: page tables are
+ * only freed with the mmap write lock held and the VMA write-marked, and
+ * faults racing with the zap map the same pages.
+ */
+static long vmalock_drop(struct vmalock_file *vf, struct file *file,
+			 struct vmalock_drop __user *argp)
+{
+	struct mm_struct *mm = current->mm;
+	struct vm_area_struct *vma;
+	struct vmalock_drop req;
+	unsigned long start, end;
+	long ret;
+
+	ret = vmalock_get_arg(&req, argp, sizeof(req));
+	if (ret)
+		return ret;
+	/* Fail before changing anything if the result cannot be written. */
+	if (copy_to_user(argp, &req, sizeof(req)))
+		return -EFAULT;
+	start = req.addr;
+	if (start != req.addr || req.len != (unsigned long)req.len ||
+	    check_add_overflow(start, (unsigned long)req.len, &end))
+		return -EINVAL;
+	if (!req.len || !PAGE_ALIGNED(start) || !PAGE_ALIGNED(req.len) || !mm)
+		return -EINVAL;
+
+	vma = vmalock_vma_lock(vf, mm, start, &req.lock);
+	if (!vma) {
+		ret = -ENOENT;
+	} else if (vma->vm_file != file || end > vma->vm_end) {
+		ret = -EINVAL;
+	} else {
+		zap_vma_range(vma, start, end - start);
+		ret = 0;
+	}
+	vmalock_vma_unlock(mm, vma, req.lock);
+	if (ret)
+		return ret;
+	vmalock_count(vf->shared, req.lock == VMALOCK_LOCK_VMA ?
+		      VMALOCK_DROPS_VMA : VMALOCK_DROPS_MMAP, 1);
+
+	if (copy_to_user(argp, &req, sizeof(req)))
+		return -EFAULT;
+	return 0;
+}
+
 /* The counters of a VMALOCK_STATS_* scope. */
 static struct vmalock_counters *vmalock_scope(struct vmalock_file *vf,
 					      u32 scope)
@@ -669,6 +742,8 @@ static long vmalock_get_stats(struct vmalock_file *vf,
 	st.revokes = atomic64_read(&cnt->c[VMALOCK_REVOKES]);
 	st.buffers = atomic64_read(&cnt->c[VMALOCK_BUFFERS]);
 	st.buffers_freed = atomic64_read(&cnt->c[VMALOCK_BUFFERS_FREED]);
+	st.drops_vma = atomic64_read(&cnt->c[VMALOCK_DROPS_VMA]);
+	st.drops_mmap = atomic64_read(&cnt->c[VMALOCK_DROPS_MMAP]);
 	if (copy_to_user(argp, &st, sizeof(st)))
 		return -EFAULT;
 	return 0;
@@ -751,6 +826,8 @@ static long vmalock_ioctl(struct file *file, unsigned int cmd,
 		return vmalock_reset_stats(vf, argp);
 	case VMALOCK_IOC_REVOKE:
 		return vmalock_revoke(vf, argp);
+	case VMALOCK_IOC_DROP:
+		return vmalock_drop(vf, file, argp);
 	default:
 		return -ENOTTY;
 	}

@@ -86,6 +86,22 @@ struct vmalock_zap {
 	__u64 vmas;		/* out: VMAs of this file write-marked */
 };
 
+/*
+ * DROP zaps the caller's pages in [addr, addr + len), which must lie in one
+ * VMA of this file, under that VMA's per-VMA read lock, or under the mmap
+ * read lock where the per-VMA lock cannot be taken (or the mode forces the
+ * mmap lock). Only page table entries go: the next touch faults the same
+ * pages, with the same contents, back in (what MADV_DONTNEED does, which
+ * 6.12 runs under the mmap read lock). ENOENT if there is no VMA at addr,
+ * EINVAL if it is not this file's or ends before addr + len.
+ */
+struct vmalock_drop {
+	__u32 size;		/* in: sizeof(struct vmalock_drop) */
+	__u32 lock;		/* out: VMALOCK_LOCK_* */
+	__u64 addr;		/* in: page-aligned start */
+	__u64 len;		/* in: page-aligned length, not 0 */
+};
+
 #define VMALOCK_STATS_FILE	0	/* counters of this open file */
 #define VMALOCK_STATS_GLOBAL	1	/* counters of all files since load */
 
@@ -107,6 +123,8 @@ struct vmalock_stats {
 	__u64 revokes;		/* REVOKEs that revoked the PFN view */
 	__u64 buffers;		/* buffers allocated (by the first mmap) */
 	__u64 buffers_freed;	/* buffers freed (file and all its mappings gone) */
+	__u64 drops_vma;	/* DROPs served under the per-VMA lock */
+	__u64 drops_mmap;	/* DROPs served under the mmap lock */
 };
 
 /*
@@ -136,5 +154,6 @@ struct vmalock_revoke {
 #define VMALOCK_IOC_GET_STATS	_IOWR(VMALOCK_IOC_MAGIC, 5, struct vmalock_stats)
 #define VMALOCK_IOC_RESET_STATS	_IOW(VMALOCK_IOC_MAGIC, 6, __u32) /* VMALOCK_STATS_* */
 #define VMALOCK_IOC_REVOKE	_IOW(VMALOCK_IOC_MAGIC, 7, struct vmalock_revoke)
+#define VMALOCK_IOC_DROP	_IOWR(VMALOCK_IOC_MAGIC, 8, struct vmalock_drop)
 
 #endif /* _SAMPLES_VMALOCK_H */

@@ -498,7 +498,7 @@ static void step_global(void)
 		"faults_vma", "faults_mmap", "retries", "map_pages",
 		"lookups_vma", "lookups_mmap", "write_marks", "pages_zapped",
 		"vma_opens", "vma_closes", "pfn_faults", "pfn_remaps",
-		"revokes", "buffers", "buffers_freed",
+		"revokes", "buffers", "buffers_freed", "drops_vma", "drops_mmap",
 	};
 	struct window g[NR_DEVS];
 	int i;
