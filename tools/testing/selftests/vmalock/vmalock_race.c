@@ -3,12 +3,13 @@
  * Races on the vmalock sample devices.
  *
  * zap_while_faulting: threads fault the same pages in (and drop them with
- * MADV_DONTNEED to fault again) while the main thread zaps ranges; once a
- * ZAP has returned generation g, no page it covered may show an older
- * generation to any later reader, and no fault may fail.
+ * MADV_DONTNEED or DROP to fault again) while the main thread zaps ranges;
+ * once a ZAP has returned generation g, no page it covered may show an
+ * older generation to any later reader, and no fault may fail.
  *
  * everything: threads fault and drop pages of a mapping while siblings
- * split it with mprotect, zap it, look it up, toggle the mode, fork
+ * split it with mprotect, zap it, look it up, drop pages at addresses
+ * other threads map and unmap, toggle the mode, fork
  * children that read it, map/move/split/unmap other mappings of the same
  * file and anonymous memory, and open, map and close other files. Headers
  * stay right and calls fail only with the errnos they document.
@@ -57,14 +58,15 @@ struct race_shared {
 };
 
 enum op {
-	OP_READ, OP_DONTNEED, OP_ZAP, OP_ZAP_PUB, OP_LOOKUP, OP_LOOKUP_PUB,
-	OP_MODE, OP_SPLIT, OP_MAP, OP_MOVE, OP_ANON, OP_FORK, OP_FILE,
+	OP_READ, OP_DONTNEED, OP_DROP, OP_ZAP, OP_ZAP_PUB, OP_DROP_PUB,
+	OP_LOOKUP, OP_LOOKUP_PUB, OP_MODE, OP_SPLIT, OP_MAP, OP_MOVE, OP_ANON,
+	OP_FORK, OP_FILE,
 	NR_OPS
 };
 
 static const char * const op_names[NR_OPS] = {
-	"read", "dontneed", "zap", "zap_pub", "lookup", "lookup_pub", "mode",
-	"split", "map", "move", "anon", "fork", "file",
+	"read", "dontneed", "drop", "zap", "zap_pub", "drop_pub", "lookup",
+	"lookup_pub", "mode", "split", "map", "move", "anon", "fork", "file",
 };
 
 struct race {
@@ -81,6 +83,7 @@ struct race {
 	unsigned long maps;	/* mmaps of fd made by the threads */
 	int madvise;		/* madvise() exists */
 	int nap_readers;	/* readers pause now and then */
+	int splits;		/* split_thread runs: DROP may span two VMAs */
 	char *pfn;		/* revoke_while_faulting: the PFN view */
 	unsigned long pfn_ok, pfn_sigbus;
 };
@@ -169,6 +172,30 @@ static void nap(__u64 *rng, unsigned int max_us)
 	nanosleep(&ts, NULL);
 }
 
+/* Whether DROP may have run under lock (LOOKUP takes the same locks). */
+static int drop_lock_ok(__u32 lock)
+{
+	if (R.lookup_lock == VMALOCK_LOCK_MMAP)
+		return lock == VMALOCK_LOCK_MMAP;
+	return lock == VMALOCK_LOCK_VMA || lock == VMALOCK_LOCK_MMAP;
+}
+
+/* DROP of a range of the main mapping, which must succeed unless split. */
+static void drop_main(size_t first, size_t n)
+{
+	__u32 lock = 0;
+	int err;
+
+	err = vl_drop(R.fd, (unsigned long)R.map + first * R.psz, n * R.psz, &lock);
+	if (err == EINVAL && R.splits)
+		return;
+	if (err)
+		fail("DROP of the mapping: %s", strerror(err));
+	else if (!drop_lock_ok(lock))
+		fail("DROP lock %u", lock);
+	count(OP_DROP);
+}
+
 /* Faults pages of the main mapping in and drops them again. */
 static void *fault_thread(void *arg)
 {
@@ -183,8 +210,12 @@ static void *fault_thread(void *arg)
 		/* Pauses, or threads holding mmap_lock would wait for the CPU. */
 		if (i % 64 == 63 && R.nap_readers)
 			nap(&rng, 200);
-		if (i % 16 == 15 && R.madvise) {
-			pick_range(&rng, 8, &first, &n);
+		if (i % 16 != 15)
+			continue;
+		pick_range(&rng, 8, &first, &n);
+		if (vl_below(&rng, 2) || !R.madvise) {
+			drop_main(first, n);
+		} else {
 			if (madvise(R.map + first * R.psz, n * R.psz, MADV_DONTNEED))
 				fail("madvise(DONTNEED): %s", strerror(errno));
 			count(OP_DONTNEED);
@@ -220,6 +251,7 @@ static void *zap_thread(void *arg)
 	__u64 rng = thread_rng(), last = R.sh->gen;
 	struct vmalock_zap z;
 	unsigned long a;
+	__u32 lock;
 	int err;
 
 	while (!stopped()) {
@@ -245,6 +277,14 @@ static void *zap_thread(void *arg)
 				fail("ZAP of a published range: %s", strerror(err));
 			}
 			count(OP_ZAP_PUB);
+			/* And DROP there: mapped, moved or gone meanwhile. */
+			lock = 0;
+			err = vl_drop(R.fd, a, R.psz, &lock);
+			if (err && err != ENOENT && err != EINVAL)
+				fail("DROP of a published address: %s", strerror(err));
+			else if (!err && !drop_lock_ok(lock))
+				fail("DROP lock %u", lock);
+			count(OP_DROP_PUB);
 			break;
 		default:
 			err = vl_zap(R.fd, (unsigned long)R.map + 8, R.psz, &z);
@@ -817,6 +857,7 @@ TEST_F_TIMEOUT(race, everything, 300)
 	struct vmalock_stats s;
 
 	R.nap_readers = 1;
+	R.splits = 1;
 	run_threads(fns, ARRAY_SIZE(fns));
 	report(_metadata);
 	check_all(_metadata);

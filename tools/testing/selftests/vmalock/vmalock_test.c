@@ -625,6 +625,76 @@ TEST_F(vmalock, zap)
 	EXPECT_EQ(16 + n + 4 + 2, s.pages_zapped);
 }
 
+/*
+ * DROP zaps the caller's pages of one VMA under that VMA's lock (the mmap
+ * lock where the per-VMA lock cannot be taken, as LOOKUP): the pages fault
+ * back in with their contents, nothing else changes.
+ */
+TEST_F(vmalock, drop)
+{
+	char *map = map_all(self), *alias;
+	size_t n = self->npages;
+	struct vmalock_info info;
+	struct vmalock_stats s0, s;
+	__u32 lock = 0;
+
+	ASSERT_NE(MAP_FAILED, map);
+	for (size_t i = 0; i < n; i++)
+		vl_set_data(PG(map, i), 0xd7090 + i);
+	ASSERT_EQ(-1, bad_page(map, self->psz, 0, n, 0));
+	s0 = file_stats(self->fd);
+	ASSERT_EQ(0, vl_drop(self->fd, (unsigned long)PG(map, 8), 16 * self->psz, &lock));
+	EXPECT_EQ(self->lookup_lock, lock);
+	ASSERT_EQ(0, vl_info(self->fd, &info));
+	EXPECT_EQ(0, info.generation);
+	s = file_stats(self->fd);
+	EXPECT_EQ(s0.write_marks, s.write_marks);
+	EXPECT_EQ(s0.pages_zapped, s.pages_zapped);
+	EXPECT_EQ(s0.faults_vma, s.faults_vma);
+	/* Only the dropped pages fault again, with what was written to them. */
+	EXPECT_EQ(-1, bad_page(map, self->psz, 0, 8, 0));
+	EXPECT_EQ(-1, bad_page(PG(map, 24), self->psz, 24, n - 24, 0));
+	EXPECT_EQ(s0.faults_vma, file_stats(self->fd).faults_vma);
+	EXPECT_EQ(-1, bad_page(PG(map, 8), self->psz, 8, 16, 0));
+	EXPECT_EQ(s0.faults_vma + 16, file_stats(self->fd).faults_vma);
+	for (size_t i = 0; i < n; i++)
+		EXPECT_EQ(0xd7090 + i, vl_get_data(PG(map, i)));
+
+	/* The forced mode takes the mmap lock, as for faults and LOOKUP. */
+	ASSERT_EQ(0, vl_set_mode(self->fd, VMALOCK_MODE_FORCE_MMAP));
+	ASSERT_EQ(0, vl_drop(self->fd, (unsigned long)map, self->psz, &lock));
+	EXPECT_EQ(VMALOCK_LOCK_MMAP, lock);
+	ASSERT_EQ(0, vl_set_mode(self->fd, VMALOCK_MODE_DEFAULT));
+	EXPECT_EQ(-1, bad_page(map, self->psz, 0, 1, 0));
+
+	/* One VMA per call: a range across a split is refused, not cut. */
+	ASSERT_EQ(0, mprotect(PG(map, 32), 8 * self->psz, PROT_READ));
+	s0 = file_stats(self->fd);
+	EXPECT_EQ(EINVAL, vl_drop(self->fd, (unsigned long)PG(map, 30), 4 * self->psz, NULL));
+	EXPECT_EQ(-1, bad_page(PG(map, 30), self->psz, 30, 4, 0));
+	EXPECT_EQ(s0.faults_vma, file_stats(self->fd).faults_vma);
+	ASSERT_EQ(0, vl_drop(self->fd, (unsigned long)PG(map, 32), 8 * self->psz, NULL));
+	EXPECT_EQ(-1, bad_page(PG(map, 30), self->psz, 30, 12, 0));
+	EXPECT_EQ(s0.faults_vma + 8, file_stats(self->fd).faults_vma);
+
+	/* Another mapping of the same pages keeps its entries. */
+	alias = mmap(NULL, 4 * self->psz, PROT_READ, MAP_SHARED, self->fd, 0);
+	ASSERT_NE(MAP_FAILED, alias);
+	EXPECT_EQ(-1, bad_page(alias, self->psz, 0, 4, 0));
+	s0 = file_stats(self->fd);
+	ASSERT_EQ(0, vl_drop(self->fd, (unsigned long)map, 4 * self->psz, NULL));
+	EXPECT_EQ(-1, bad_page(alias, self->psz, 0, 4, 0));
+	EXPECT_EQ(s0.faults_vma, file_stats(self->fd).faults_vma);
+	EXPECT_EQ(-1, bad_page(map, self->psz, 0, 4, 0));
+	EXPECT_EQ(s0.faults_vma + 4, file_stats(self->fd).faults_vma);
+	EXPECT_EQ(0, munmap(alias, 4 * self->psz));
+
+	/* Once unmapped, there is nothing to drop: the VMA at addr decides. */
+	ASSERT_EQ(0, munmap(map, 2 * self->psz));
+	EXPECT_EQ(ENOENT, vl_drop(self->fd, (unsigned long)map, self->psz, NULL));
+	EXPECT_EQ(ENOENT, vl_drop(self->fd, (unsigned long)PG(map, 1), 2 * self->psz, NULL));
+}
+
 TEST_F(vmalock, files_are_independent)
 {
 	char *a = map_all(self), *b;
@@ -1048,6 +1118,29 @@ TEST_F(vmalock, pfn_view_contents)
 	/* map is still mapped; pfn and ro are closed. */
 	s = file_stats(self->fd);
 	EXPECT_EQ(s.vma_opens + 2, s.vma_closes);
+}
+
+/* DROP on the PFN view: the page frames fault back in. */
+TEST_F(vmalock, pfn_view_drop)
+{
+	char *map = map_all(self), *pfn;
+	struct vmalock_stats s0;
+	__u32 lock = 0;
+
+	ASSERT_NE(MAP_FAILED, map);
+	for (size_t i = 0; i < 4; i++)
+		vl_set_data(PG(map, i), 0xd7f00 + i);
+	pfn = map_view(self, VMALOCK_PFN_OFFSET, 0, 4, PROT_READ, MAP_SHARED);
+	ASSERT_NE(MAP_FAILED, pfn);
+	EXPECT_EQ(-1, bad_page(pfn, self->psz, 0, 4, 0));
+	s0 = file_stats(self->fd);
+	ASSERT_EQ(0, vl_drop(self->fd, (unsigned long)PG(pfn, 1), 2 * self->psz, &lock));
+	EXPECT_EQ(self->lookup_lock, lock);
+	EXPECT_EQ(-1, bad_page(pfn, self->psz, 0, 4, 0));
+	for (size_t i = 0; i < 4; i++)
+		EXPECT_EQ(0xd7f00 + i, vl_get_data(PG(pfn, i)));
+	EXPECT_EQ(s0.faults_vma + 2, file_stats(self->fd).faults_vma);
+	EXPECT_EQ(0, munmap(pfn, 4 * self->psz));
 }
 
 TEST_F(vmalock, pfn_eager)
@@ -1596,6 +1689,27 @@ TEST_F(bad, zap_size_long)
 	size_case(_metadata, self, VMALOCK_IOC_ZAP, a, sizeof(a[0]) + 8);
 }
 
+TEST_F(bad, drop_size_0)
+{
+	struct vmalock_drop a[2] = { { .addr = (unsigned long)self->map, .len = self->len } };
+
+	size_case(_metadata, self, VMALOCK_IOC_DROP, a, 0);
+}
+
+TEST_F(bad, drop_size_short)
+{
+	struct vmalock_drop a[2] = { { .addr = (unsigned long)self->map, .len = self->len } };
+
+	size_case(_metadata, self, VMALOCK_IOC_DROP, a, sizeof(a[0]) - 1);
+}
+
+TEST_F(bad, drop_size_long)
+{
+	struct vmalock_drop a[2] = { { .addr = (unsigned long)self->map, .len = self->len } };
+
+	size_case(_metadata, self, VMALOCK_IOC_DROP, a, sizeof(a[0]) + 8);
+}
+
 TEST_F(bad, stats_size_0)
 {
 	struct vmalock_stats a[2] = { { .scope = VMALOCK_STATS_FILE } };
@@ -1622,7 +1736,7 @@ TEST_F(bad, stats_size_long)
 static const unsigned long all_cmds[] = {
 	VMALOCK_IOC_SET_SIZE, VMALOCK_IOC_GET_INFO, VMALOCK_IOC_SET_MODE,
 	VMALOCK_IOC_LOOKUP, VMALOCK_IOC_ZAP, VMALOCK_IOC_GET_STATS,
-	VMALOCK_IOC_RESET_STATS, VMALOCK_IOC_REVOKE,
+	VMALOCK_IOC_RESET_STATS, VMALOCK_IOC_REVOKE, VMALOCK_IOC_DROP,
 };
 
 TEST_F(bad, null_pointers)
@@ -1698,6 +1812,17 @@ TEST_F(bad, zap_read_only_arg)
 
 	ASSERT_NE(NULL, ro);
 	EXPECT_EQ(EFAULT, vl_ioctl(self->fd, VMALOCK_IOC_ZAP, ro));
+	check_unchanged(_metadata, self);
+}
+
+TEST_F(bad, drop_read_only_arg)
+{
+	struct vmalock_drop d = { .size = sizeof(d), .addr = (unsigned long)self->map,
+				  .len = self->len };
+	struct vmalock_drop *ro = read_only_copy(&d, sizeof(d), self->psz);
+
+	ASSERT_NE(NULL, ro);
+	EXPECT_EQ(EFAULT, vl_ioctl(self->fd, VMALOCK_IOC_DROP, ro));
 	check_unchanged(_metadata, self);
 }
 
@@ -1865,6 +1990,84 @@ TEST_F(bad, zap_kernel_range)
 	struct vmalock_zap z;
 
 	EXPECT_EQ(EINVAL, vl_zap(self->fd, KERNEL_ADDR, self->psz, &z));
+	check_unchanged(_metadata, self);
+}
+
+/* DROP ranges: one VMA of this file, page aligned, not empty. */
+
+TEST_F(bad, drop_unaligned_addr)
+{
+	EXPECT_EQ(EINVAL, vl_drop(self->fd, (unsigned long)self->map + 8, self->psz, NULL));
+	check_unchanged(_metadata, self);
+}
+
+TEST_F(bad, drop_unaligned_len)
+{
+	EXPECT_EQ(EINVAL, vl_drop(self->fd, (unsigned long)self->map, self->psz + 1, NULL));
+	check_unchanged(_metadata, self);
+}
+
+TEST_F(bad, drop_len_0)
+{
+	EXPECT_EQ(EINVAL, vl_drop(self->fd, (unsigned long)self->map, 0, NULL));
+	check_unchanged(_metadata, self);
+}
+
+TEST_F(bad, drop_overflow)
+{
+	EXPECT_EQ(EINVAL, vl_drop(self->fd, (unsigned long)self->map,
+				  -(unsigned long)self->psz, NULL));
+	check_unchanged(_metadata, self);
+}
+
+TEST_F(bad, drop_beyond_vma)
+{
+	EXPECT_EQ(EINVAL, vl_drop(self->fd, (unsigned long)self->map,
+				  self->len + self->psz, NULL));
+	EXPECT_EQ(EINVAL, vl_drop(self->fd, (unsigned long)self->map + self->len - self->psz,
+				  2 * self->psz, NULL));
+	check_unchanged(_metadata, self);
+}
+
+TEST_F(bad, drop_foreign_file)
+{
+	int fd2 = open(variant->dev, O_RDWR);
+	char *p;
+
+	ASSERT_LE(0, fd2);
+	p = mmap(NULL, self->psz, PROT_READ, MAP_SHARED, fd2, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	snap(self);	/* fd2's buffer counts in the global stats */
+	EXPECT_EQ(EINVAL, vl_drop(self->fd, (unsigned long)p, self->psz, NULL));
+	EXPECT_EQ(EINVAL, vl_drop(fd2, (unsigned long)self->map, self->psz, NULL));
+	check_unchanged(_metadata, self);
+	munmap(p, self->psz);
+	close(fd2);
+}
+
+TEST_F(bad, drop_anonymous)
+{
+	char *a = mmap(NULL, self->psz, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	ASSERT_NE(MAP_FAILED, a);
+	EXPECT_EQ(EINVAL, vl_drop(self->fd, (unsigned long)a, self->psz, NULL));
+	check_unchanged(_metadata, self);
+	munmap(a, self->psz);
+}
+
+TEST_F(bad, drop_unmapped)
+{
+	EXPECT_EQ(ENOENT, vl_drop(self->fd, (unsigned long)unmapped_page(self->psz),
+				  self->psz, NULL));
+	EXPECT_EQ(ENOENT, vl_drop(self->fd, 0, self->psz, NULL));
+	check_unchanged(_metadata, self);
+}
+
+TEST_F(bad, drop_kernel_range)
+{
+	EXPECT_EQ(ENOENT, vl_drop(self->fd, KERNEL_ADDR - self->psz, self->psz, NULL));
+	/* The last page: the range wraps (KERNEL_ADDR's with 64K pages). */
+	EXPECT_EQ(EINVAL, vl_drop(self->fd, -(unsigned long)self->psz, self->psz, NULL));
 	check_unchanged(_metadata, self);
 }
 

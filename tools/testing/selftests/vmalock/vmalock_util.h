@@ -39,7 +39,7 @@
 /* Offset in a page of the data word the tests write; after the header. */
 #define VL_DATA_OFF	64
 
-#define VL_NR_COUNTERS	15
+#define VL_NR_COUNTERS	17
 
 static inline struct vmalock_page_header *vl_hdr(void *page)
 {
@@ -122,6 +122,18 @@ static inline int vl_zap(int fd, unsigned long addr, unsigned long len,
 	return vl_ioctl(fd, VMALOCK_IOC_ZAP, z);
 }
 
+/* DROP: 0 or an errno; *lock, if given, gets the lock that served it. */
+static inline int vl_drop(int fd, unsigned long addr, unsigned long len,
+			  __u32 *lock)
+{
+	struct vmalock_drop d = { .size = sizeof(d), .addr = addr, .len = len };
+	int ret = vl_ioctl(fd, VMALOCK_IOC_DROP, &d);
+
+	if (!ret && lock)
+		*lock = d.lock;
+	return ret;
+}
+
 static inline sigjmp_buf *vl_probe_env(void)
 {
 	static sigjmp_buf env;
@@ -171,7 +183,7 @@ static inline const char *vl_counter_name(int i)
 		"faults_vma", "faults_mmap", "retries", "map_pages",
 		"lookups_vma", "lookups_mmap", "write_marks", "pages_zapped",
 		"vma_opens", "vma_closes", "pfn_faults", "pfn_remaps",
-		"revokes", "buffers", "buffers_freed",
+		"revokes", "buffers", "buffers_freed", "drops_vma", "drops_mmap",
 	};
 
 	return names[i];
