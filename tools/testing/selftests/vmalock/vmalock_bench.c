@@ -5,13 +5,15 @@
  * Each worker thread maps a region of its own (a buffer of its own open
  * file of /dev/rust-vmalock or /dev/c-vmalock, or anonymous memory), then
  * loops: drop the region's pages and write-touch every page again, one page
- * fault per touch. Pages are dropped with MADV_DONTNEED (mmap read lock) or,
- * on kernels without madvise (CONFIG_ADVISE_SYSCALLS=n), with the device's
- * ZAP ioctl or mmap(MAP_FIXED) over anonymous memory (mmap write lock). The
- * FAULT_PFN operation does the same in the device's PFN view (VM_PFNMAP,
- * vmf_insert_pfn_prot), whose pages only ZAP drops: MADV_DONTNEED refuses
- * PFN maps. The LOOKUP operation instead loops on VMALOCK_IOC_LOOKUP over
- * the region.
+ * fault per touch. Pages are dropped with MADV_DONTNEED (mmap read lock on
+ * 6.12), with the device's DROP ioctl (-R drop: the per-VMA lock alone, or
+ * the mmap read lock in the forced mode; anonymous memory still uses
+ * MADV_DONTNEED) or, on kernels without madvise (CONFIG_ADVISE_SYSCALLS=n),
+ * with the device's ZAP ioctl or mmap(MAP_FIXED) over anonymous memory
+ * (mmap write lock). The FAULT_PFN operation does the same in the device's
+ * PFN view (VM_PFNMAP, vmf_insert_pfn_prot), whose pages only DROP and ZAP
+ * drop: MADV_DONTNEED refuses PFN maps. The LOOKUP operation instead loops
+ * on VMALOCK_IOC_LOOKUP over the region.
  *
  * A case is an operation on a target in a mode with a number of threads,
  * with or without a writer thread that loops on mmap/munmap (or mprotect)
@@ -70,14 +72,14 @@ enum phase { PHASE_WARM, PHASE_MEASURE, PHASE_COOL, PHASE_STOP };
 enum op { OP_FAULT, OP_LOOKUP, OP_FAULT_PFN };
 enum target { TGT_RUST, TGT_C, TGT_ANON, NR_TARGETS };
 enum writer_kind { WRITER_MMAP, WRITER_MPROTECT };
-enum refault { REFAULT_AUTO, REFAULT_MADVISE, REFAULT_ZAP };
+enum refault { REFAULT_AUTO, REFAULT_MADVISE, REFAULT_ZAP, REFAULT_DROP };
 enum cpu_clock { CPU_CLOCK_THREAD, CPU_CLOCK_SCHEDSTAT, CPU_CLOCK_NONE };
 
 static const char * const op_name[] = { "fault", "lookup", "fault_pfn" };
 static const char * const target_name[] = { "rust", "c", "anon" };
 static const char * const mode_name[] = { "default", "force_mmap" };
 static const char * const writer_name[] = { "mmap", "mprotect" };
-static const char * const refault_name[] = { "auto", "madvise", "zap" };
+static const char * const refault_name[] = { "auto", "madvise", "zap", "drop" };
 static const char * const cpu_clock_name[] = { "thread_cputime", "schedstat", "none" };
 
 static const char * const vmstat_names[] = {
@@ -101,6 +103,8 @@ static const struct {
 	{ "pages_zapped", offsetof(struct vmalock_stats, pages_zapped) },
 	{ "vma_opens", offsetof(struct vmalock_stats, vma_opens) },
 	{ "vma_closes", offsetof(struct vmalock_stats, vma_closes) },
+	{ "drops_vma", offsetof(struct vmalock_stats, drops_vma) },
+	{ "drops_mmap", offsetof(struct vmalock_stats, drops_mmap) },
 };
 
 #define NR_STATS	ARRAY_SIZE(stat_fields)
@@ -408,8 +412,17 @@ static int refault(struct worker *w)
 		.addr = (unsigned long)w->map,
 		.len = w->len,
 	};
+	struct vmalock_drop d = {
+		.size = sizeof(d),
+		.addr = (unsigned long)w->map,
+		.len = w->len,
+	};
 
-	if (cfg.refault == REFAULT_MADVISE && w->c->op != OP_FAULT_PFN) {
+	if (cfg.refault == REFAULT_DROP && w->fd >= 0) {
+		if (ioctl(w->fd, VMALOCK_IOC_DROP, &d))
+			return fail(w, "VMALOCK_IOC_DROP");
+	} else if ((cfg.refault == REFAULT_MADVISE || cfg.refault == REFAULT_DROP) &&
+		   w->c->op != OP_FAULT_PFN) {
 		if (madvise(w->map, w->len, MADV_DONTNEED))
 			return fail(w, "madvise(MADV_DONTNEED)");
 	} else if (w->fd >= 0) {
@@ -1118,9 +1131,10 @@ static void print_usage(const char *prog, int code)
 		"  -t, --threads LIST    thread counts, e.g. 1,2 (default 1,2,4,..,online CPUs)\n"
 		"  -p, --pages N         pages per thread (default 256)\n"
 		"  -W, --writer KIND     writer loop: mmap (mmap/munmap) or mprotect\n"
-		"  -R, --refault HOW     drop pages with madvise (MADV_DONTNEED) or zap (device\n"
-		"                        ioctl; anon: mmap MAP_FIXED); default: madvise if it works;\n"
-		"                        the PFN view always uses zap\n"
+		"  -R, --refault HOW     drop pages with madvise (MADV_DONTNEED), drop (device\n"
+		"                        DROP ioctl, per-VMA lock; anon: madvise) or zap (device\n"
+		"                        ZAP ioctl; anon: mmap MAP_FIXED); default: madvise if it\n"
+		"                        works; the PFN view uses drop with drop, zap otherwise\n"
 		"  -l, --lat-every K     time one operation in K (default 1: all)\n"
 		"  -f, --filter S1,S2    only cases whose id contains one of the strings\n"
 		"  -o, --output FILE     JSON to FILE instead of stdout between markers\n"
@@ -1188,6 +1202,8 @@ static void parse_args(int argc, char **argv)
 				cfg.refault = REFAULT_MADVISE;
 			else if (!strcmp(optarg, "zap"))
 				cfg.refault = REFAULT_ZAP;
+			else if (!strcmp(optarg, "drop"))
+				cfg.refault = REFAULT_DROP;
 			else
 				print_usage(argv[0], 2);
 			break;
@@ -1268,6 +1284,9 @@ static void probe_system(void)
 					 "pages dropped with the ZAP ioctl (device) or mmap(MAP_FIXED) (anon), under the mmap write lock");
 			else if (cfg.refault == REFAULT_MADVISE)
 				add_note("madvise: %s: fault cases will fail", strerror(errno));
+			else if (cfg.refault == REFAULT_DROP)
+				add_note("madvise: %s: anonymous fault cases will fail",
+					 strerror(errno));
 			if (cfg.refault == REFAULT_AUTO)
 				cfg.refault = REFAULT_ZAP;
 		}
