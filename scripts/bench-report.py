@@ -229,6 +229,11 @@ def case_rows(run):
                    for s in ss if s.get("stats") and s["ops"]]
             if tot:
                 fpo = "%.2f" % statistics.median(tot)
+        # Which lock the re-fault step (DROP) took, over all repetitions.
+        drops = [(s["stats"].get("drops_vma", 0), s["stats"].get("drops_mmap", 0))
+                 for s in ss if s.get("stats")]
+        ndrops = sum(v + m for v, m in drops)
+        dvma = "%.1f" % (100 * sum(v for v, _ in drops) / ndrops) if ndrops else "-"
         rows.append([
             cid,
             fmt_mmm(ops),
@@ -238,13 +243,14 @@ def case_rows(run):
             "%.1f" % (statistics.median(lat["p999_ns"]) / 1e3) if ss else "-",
             "%.1f" % (100 * statistics.median(fr)) if fr and min(fr) >= 0 else "-",
             fpo,
+            dvma,
             run.path(cid) if ss else "failed: %s" % (c.get("error") or "?"),
         ])
     return rows
 
 
 CASE_HEAD = ["case", "ops/s median [min..max]", "ops/CPU-s", "p50 us", "p99 us",
-             "p99.9 us", "VMA-lock %", "faults/op", "lock path"]
+             "p99.9 us", "VMA-lock %", "faults/op", "drops VMA-lock %", "lock path"]
 RATIO_HEAD = ["ratio", "what", "threads", "target", "measured", "per-rep range",
               "status"]
 

@@ -5,15 +5,16 @@
  * Each worker thread maps a region of its own (a buffer of its own open
  * file of /dev/rust-vmalock or /dev/c-vmalock, or anonymous memory), then
  * loops: drop the region's pages and write-touch every page again, one page
- * fault per touch. Pages are dropped with MADV_DONTNEED (mmap read lock on
- * 6.12), with the device's DROP ioctl (-R drop: the per-VMA lock alone, or
- * the mmap read lock in the forced mode; anonymous memory still uses
- * MADV_DONTNEED) or, on kernels without madvise (CONFIG_ADVISE_SYSCALLS=n),
- * with the device's ZAP ioctl or mmap(MAP_FIXED) over anonymous memory
- * (mmap write lock). The FAULT_PFN operation does the same in the device's
- * PFN view (VM_PFNMAP, vmf_insert_pfn_prot), whose pages only DROP and ZAP
- * drop: MADV_DONTNEED refuses PFN maps. The LOOKUP operation instead loops
- * on VMALOCK_IOC_LOOKUP over the region.
+ * fault per touch. By default the device's pages are dropped with its DROP
+ * ioctl (the per-VMA lock alone, or the mmap read lock in the forced mode,
+ * and for the 6.12 C twin, which cannot take the per-VMA lock), anonymous
+ * memory with MADV_DONTNEED. -R madvise uses MADV_DONTNEED for the devices
+ * too (the mmap read lock on 6.12). On kernels without madvise
+ * (CONFIG_ADVISE_SYSCALLS=n) the device's ZAP ioctl or mmap(MAP_FIXED) over
+ * anonymous memory drop them (mmap write lock). The FAULT_PFN operation
+ * does the same in the device's PFN view (VM_PFNMAP, vmf_insert_pfn_prot),
+ * whose pages only DROP and ZAP drop: MADV_DONTNEED refuses PFN maps. The
+ * LOOKUP operation instead loops on VMALOCK_IOC_LOOKUP over the region.
  *
  * A case is an operation on a target in a mode with a number of threads,
  * with or without a writer thread that loops on mmap/munmap (or mprotect)
@@ -1131,10 +1132,10 @@ static void print_usage(const char *prog, int code)
 		"  -t, --threads LIST    thread counts, e.g. 1,2 (default 1,2,4,..,online CPUs)\n"
 		"  -p, --pages N         pages per thread (default 256)\n"
 		"  -W, --writer KIND     writer loop: mmap (mmap/munmap) or mprotect\n"
-		"  -R, --refault HOW     drop pages with madvise (MADV_DONTNEED), drop (device\n"
-		"                        DROP ioctl, per-VMA lock; anon: madvise) or zap (device\n"
-		"                        ZAP ioctl; anon: mmap MAP_FIXED); default: madvise if it\n"
-		"                        works; the PFN view uses drop with drop, zap otherwise\n"
+		"  -R, --refault HOW     drop pages with drop (device DROP ioctl, per-VMA lock;\n"
+		"                        anon: madvise), madvise (MADV_DONTNEED; the PFN view:\n"
+		"                        zap) or zap (device ZAP ioctl; anon: mmap MAP_FIXED);\n"
+		"                        default: drop if madvise works, else zap\n"
 		"  -l, --lat-every K     time one operation in K (default 1: all)\n"
 		"  -f, --filter S1,S2    only cases whose id contains one of the strings\n"
 		"  -o, --output FILE     JSON to FILE instead of stdout between markers\n"
@@ -1293,7 +1294,7 @@ static void probe_system(void)
 		munmap(p, page_size);
 	}
 	if (cfg.refault == REFAULT_AUTO)
-		cfg.refault = REFAULT_MADVISE;
+		cfg.refault = REFAULT_DROP;
 
 	if (!clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)) {
 		cpu_clock = CPU_CLOCK_THREAD;
