@@ -476,6 +476,17 @@ fn maps_file(vma: &VmaRef, file: &File) -> bool {
         .is_some_and(|f| core::ptr::eq(f.as_ptr(), file.as_ptr()))
 }
 
+/// The page-aligned, non-empty range `[addr, addr + len)` of a request, as `(start, end)`.
+fn page_range(addr: u64, len: u64) -> Result<(usize, usize)> {
+    let start = usize::try_from(addr).map_err(|_| EINVAL)?;
+    let len = usize::try_from(len).map_err(|_| EINVAL)?;
+    let end = start.checked_add(len).ok_or(EINVAL)?;
+    if len == 0 || start % PAGE_SIZE != 0 || len % PAGE_SIZE != 0 {
+        return Err(EINVAL);
+    }
+    Ok((start, end))
+}
+
 /// `VMALOCK_LOCK_*` for the lock an operation ran under.
 fn lock_code(lock: VmaLockKind) -> u32 {
     match lock {
@@ -601,10 +612,8 @@ impl VmaLockFile {
         let mut req: Zap = read_sized(arg)?;
         // Fail before changing anything if the result cannot be written.
         write_back(arg, &req)?;
-        let start = usize::try_from(req.addr).map_err(|_| EINVAL)?;
-        let len = usize::try_from(req.len).map_err(|_| EINVAL)?;
-        let end = start.checked_add(len).ok_or(EINVAL)?;
-        if req.reserved != 0 || len == 0 || start % PAGE_SIZE != 0 || len % PAGE_SIZE != 0 {
+        let (start, end) = page_range(req.addr, req.len)?;
+        if req.reserved != 0 {
             return Err(EINVAL);
         }
         let buffer = self.buffer.lock().1.clone().ok_or(EINVAL)?;
@@ -643,12 +652,7 @@ impl VmaLockFile {
         let mut req: DropRange = read_sized(arg)?;
         // Fail before changing anything if the result cannot be written.
         write_back(arg, &req)?;
-        let start = usize::try_from(req.addr).map_err(|_| EINVAL)?;
-        let len = usize::try_from(req.len).map_err(|_| EINVAL)?;
-        let end = start.checked_add(len).ok_or(EINVAL)?;
-        if len == 0 || start % PAGE_SIZE != 0 || len % PAGE_SIZE != 0 {
-            return Err(EINVAL);
-        }
+        let (start, end) = page_range(req.addr, req.len)?;
         let mm = MmWithUser::current().ok_or(EINVAL)?;
         // A zap needs no more than the VMA's read lock: page tables are only freed with the mmap
         // write lock held and the VMA write-marked, and faults racing with the zap map the same
@@ -657,7 +661,7 @@ impl VmaLockFile {
             if !maps_file(vma, file) || end > vma.end() {
                 return Err(EINVAL);
             }
-            vma.zap_vma_range(start, len);
+            vma.zap_vma_range(start, end - start);
             Ok(())
         };
         let (res, lock) = self.with_vma(&mm, start, zap).ok_or(ENOENT)?;

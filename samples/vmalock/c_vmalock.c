@@ -563,6 +563,19 @@ static long vmalock_lookup(struct vmalock_file *vf, struct file *file,
 	return 0;
 }
 
+/* The page-aligned, non-empty range [addr, addr + len) of a request. */
+static int vmalock_page_range(u64 addr, u64 len, unsigned long *start,
+			      unsigned long *end)
+{
+	*start = addr;
+	if (*start != addr || len != (unsigned long)len ||
+	    check_add_overflow(*start, (unsigned long)len, end))
+		return -EINVAL;
+	if (!len || !PAGE_ALIGNED(*start) || !PAGE_ALIGNED(len))
+		return -EINVAL;
+	return 0;
+}
+
 /*
  * Write-marks the VMAs of this file in [start, end) of mm, whose mmap write
  * lock is held, zaps their pages there and rewrites those pages' headers
@@ -627,14 +640,10 @@ static long vmalock_zap(struct vmalock_file *vf, struct file *file,
 	/* Fail before changing anything if the result cannot be written. */
 	if (copy_to_user(argp, &req, sizeof(req)))
 		return -EFAULT;
-	start = req.addr;
-	if (start != req.addr || req.len != (unsigned long)req.len ||
-	    check_add_overflow(start, (unsigned long)req.len, &end))
-		return -EINVAL;
-	if (req.reserved || !req.len || !PAGE_ALIGNED(start) ||
-	    !PAGE_ALIGNED(req.len))
-		return -EINVAL;
-	if (!mm)
+	ret = vmalock_page_range(req.addr, req.len, &start, &end);
+	if (ret)
+		return ret;
+	if (req.reserved || !mm)
 		return -EINVAL;
 
 	if (mmap_write_lock_killable(mm))
@@ -673,11 +682,10 @@ static long vmalock_drop(struct vmalock_file *vf, struct file *file,
 	/* Fail before changing anything if the result cannot be written. */
 	if (copy_to_user(argp, &req, sizeof(req)))
 		return -EFAULT;
-	start = req.addr;
-	if (start != req.addr || req.len != (unsigned long)req.len ||
-	    check_add_overflow(start, (unsigned long)req.len, &end))
-		return -EINVAL;
-	if (!req.len || !PAGE_ALIGNED(start) || !PAGE_ALIGNED(req.len) || !mm)
+	ret = vmalock_page_range(req.addr, req.len, &start, &end);
+	if (ret)
+		return ret;
+	if (!mm)
 		return -EINVAL;
 
 	vma = vmalock_vma_lock(vf, mm, start, &req.lock);
