@@ -24,52 +24,81 @@ import statistics
 import sys
 
 # (key, description, numerator case, denominator case, metric, target[, threads])
-# A case is (op, target, mode, writer); metric is a sample field. Threads:
-# by default the largest count both cases ran with; "spare": the largest
-# below the number of CPUs, so that the writer has a CPU of its own (else
-# scheduler time slices, not locks, make the p99 of a thread that never
-# blocks), and none if there is none; "spare-or-max": spare, else the largest.
+# A case is (op, target, mode, writer); metric is a sample field. Writer:
+# "alone", W1 (the run's first writer, which runs against every case) or W
+# (a row per writer the run had, "P1[mmap]"; the target only holds for the
+# writer that changes no page table, TARGET_WRITER). Threads: by default
+# the largest count both cases ran with; "spare": the largest below the
+# number of CPUs, so that the writer has a CPU of its own (else scheduler
+# time slices, not locks, make the p99 of a thread that never blocks), and
+# none if there is none; "spare-or-max": spare, else the largest.
+W, W1 = "<each writer>", "<first writer>"
+TARGET_WRITER = "mmap"
 RATIOS = [
     ("P1", "per-VMA under writer / per-VMA alone (rust, faults/s)",
-     ("fault", "rust", "default", True), ("fault", "rust", "default", False),
+     ("fault", "rust", "default", W), ("fault", "rust", "default", "alone"),
      "ops_per_s", 0.9),
     ("P1cpu", "the same per CPU-second of the faulting threads",
-     ("fault", "rust", "default", True), ("fault", "rust", "default", False),
+     ("fault", "rust", "default", W), ("fault", "rust", "default", "alone"),
      "ops_per_cpu_s", None),
     ("P1spare", "P1 with a CPU left for the writer (threads < CPUs)",
-     ("fault", "rust", "default", True), ("fault", "rust", "default", False),
-     "ops_per_s", None, "spare"),
+     ("fault", "rust", "default", W), ("fault", "rust", "default", "alone"),
+     "ops_per_s", 0.95, "spare"),
     ("P2", "per-VMA / mmap-lock under writer (rust, faults/s)",
-     ("fault", "rust", "default", True), ("fault", "rust", "force_mmap", True),
+     ("fault", "rust", "default", W), ("fault", "rust", "force_mmap", W),
      "ops_per_s", 3.0, "spare-or-max"),
     ("P2p99", "p99 latency under writer: mmap-lock / per-VMA (rust)",
-     ("fault", "rust", "force_mmap", True), ("fault", "rust", "default", True),
+     ("fault", "rust", "force_mmap", W), ("fault", "rust", "default", W),
      "p99_ns", 10.0, "spare-or-max"),
     ("P2alone", "per-VMA / mmap-lock alone (rust, faults/s)",
-     ("fault", "rust", "default", False), ("fault", "rust", "force_mmap", False),
+     ("fault", "rust", "default", "alone"), ("fault", "rust", "force_mmap", "alone"),
      "ops_per_s", None, "spare-or-max"),
     ("P3", "Rust / C, default mode, alone (faults/s)",
-     ("fault", "rust", "default", False), ("fault", "c", "default", False),
+     ("fault", "rust", "default", "alone"), ("fault", "c", "default", "alone"),
      "ops_per_s", 0.98),
     ("P3w", "Rust / C, default mode, under writer (faults/s)",
-     ("fault", "rust", "default", True), ("fault", "c", "default", True),
+     ("fault", "rust", "default", W1), ("fault", "c", "default", W1),
      "ops_per_s", 0.98),
     ("P3pfn", "Rust / C, PFN view (VM_PFNMAP), alone (faults/s)",
-     ("fault_pfn", "rust", "default", False), ("fault_pfn", "c", "default", False),
+     ("fault_pfn", "rust", "default", "alone"), ("fault_pfn", "c", "default", "alone"),
      "ops_per_s", 0.98),
     ("P3pfnw", "Rust / C, PFN view (VM_PFNMAP), under writer (faults/s)",
-     ("fault_pfn", "rust", "default", True), ("fault_pfn", "c", "default", True),
+     ("fault_pfn", "rust", "default", W1), ("fault_pfn", "c", "default", W1),
      "ops_per_s", 0.98),
     ("P4", "LOOKUP per-VMA / mmap-lock under writer (rust, lookups/s)",
-     ("lookup", "rust", "default", True), ("lookup", "rust", "force_mmap", True),
+     ("lookup", "rust", "default", W1), ("lookup", "rust", "force_mmap", W1),
      "ops_per_s", 3.0, "spare-or-max"),
     ("P4alone", "LOOKUP per-VMA / mmap-lock alone (rust, lookups/s)",
-     ("lookup", "rust", "default", False), ("lookup", "rust", "force_mmap", False),
+     ("lookup", "rust", "default", "alone"), ("lookup", "rust", "force_mmap", "alone"),
      "ops_per_s", None, "spare-or-max"),
     ("REF", "rust device faults / anonymous faults, alone (faults/s)",
-     ("fault", "rust", "default", False), ("fault", "anon", "kernel", False),
+     ("fault", "rust", "default", "alone"), ("fault", "anon", "kernel", "alone"),
      "ops_per_s", None),
 ]
+
+
+def writers(run):
+    """The run's writers, first one first."""
+    return run.data.get("config", {}).get("writers") or []
+
+
+def expand_ratios(run):
+    """RATIOS with W and W1 replaced by the run's writers."""
+    ws = writers(run)
+    out = []
+    for key, what, num, den, metric, target, *pick in RATIOS:
+        if W in (num[3], den[3]):
+            for w in ws:
+                out.append(("%s[%s]" % (key, w), what.replace("writer", w + " writer", 1),
+                            num[:3] + (w if num[3] == W else num[3],),
+                            den[:3] + (w if den[3] == W else den[3],),
+                            metric, target if w == TARGET_WRITER else None, *pick))
+        else:
+            w1 = ws[0] if ws else None
+            out.append((key, what, num[:3] + (w1 if num[3] == W1 else num[3],),
+                        den[:3] + (w1 if den[3] == W1 else den[3],), metric, target, *pick))
+    return out
+
 
 MARK_BEGIN = "BENCH-JSON-BEGIN"
 MARK_END = "BENCH-JSON-END"
@@ -144,7 +173,7 @@ def ratio_rows(run, threads=None):
     cpus = run.data.get("system", {}).get("cpus") or 1
     # A clock that moves in ticks cannot time a fault.
     coarse = (run.data.get("system", {}).get("clock_step_ns") or 0) > 1000
-    for key, what, num, den, metric, target, *pick in RATIOS:
+    for key, what, num, den, metric, target, *pick in expand_ratios(run):
         row = {"key": key, "what": what, "metric": metric, "target": target,
                "threads": None, "value": None, "lo": None, "hi": None,
                "status": "n/a", "cases": None}
@@ -234,6 +263,15 @@ def case_rows(run):
                  for s in ss if s.get("stats")]
         ndrops = sum(v + m for v, m in drops)
         dvma = "%.1f" % (100 * sum(v for v, _ in drops) / ndrops) if ndrops else "-"
+        # The writer's rate and the TLB flushes it asked of other CPUs (x86
+        # with CONFIG_DEBUG_TLBFLUSH counts them).
+        wops, tlb = "-", "-"
+        if c["writer"] != "alone" and ss:
+            wops = "%.0f" % statistics.median(s["writer_ops"] / s["wall_s"] for s in ss)
+            fl = [s["tlb"]["nr_tlb_remote_flush"] / s["writer_ops"]
+                  for s in ss if s.get("tlb") and s["writer_ops"]]
+            if fl:
+                tlb = "%.2f" % statistics.median(fl)
         rows.append([
             cid,
             fmt_mmm(ops),
@@ -244,13 +282,16 @@ def case_rows(run):
             "%.1f" % (100 * statistics.median(fr)) if fr and min(fr) >= 0 else "-",
             fpo,
             dvma,
+            wops,
+            tlb,
             run.path(cid) if ss else "failed: %s" % (c.get("error") or "?"),
         ])
     return rows
 
 
 CASE_HEAD = ["case", "ops/s median [min..max]", "ops/CPU-s", "p50 us", "p99 us",
-             "p99.9 us", "VMA-lock %", "faults/op", "drops VMA-lock %", "lock path"]
+             "p99.9 us", "VMA-lock %", "faults/op", "drops VMA-lock %", "writer ops/s",
+             "remote TLB flushes/writer op", "lock path"]
 RATIO_HEAD = ["ratio", "what", "threads", "target", "measured", "per-rep range",
               "status"]
 
@@ -285,10 +326,10 @@ def header_lines(run):
             run.name, s.get("machine"), s.get("release"), s.get("cpus"),
             s.get("clocksource"), s.get("clock_step_ns"), s.get("cpu_clock")),
         "%s reps x %s ms samples (warm-up %s ms), threads %s, %s pages/thread, "
-        "writer %s, refault %s, timing 1 op in %s" % (
+        "writers %s, refault %s, timing 1 op in %s" % (
             c.get("reps"), c.get("sample_ms"), c.get("warmup_ms"),
             ",".join(str(t) for t in c.get("threads", [])), c.get("pages_per_thread"),
-            c.get("writer"), c.get("refault"), c.get("lat_every")),
+            ",".join(c.get("writers", [])), c.get("refault"), c.get("lat_every")),
     ]
     lines += ["note: %s" % n for n in d.get("notes", [])]
     return lines
@@ -300,7 +341,9 @@ DIRECTION = ("All ratios are medians over the repetitions, oriented so that "
              "the ratio within each repetition (runs interleaved), min..max. "
              "P1 and P3 use the largest thread count; P2 and P4 the largest below "
              "the number of CPUs if any, so that the writer has a CPU of its own. "
-             "Targets are reported, not asserted.")
+             "P1, P2 and P2p99 have a row per writer; their targets hold for the "
+             "writer that changes no page table (mmap), P3w, P3pfnw and P4 use "
+             "the first writer. Targets are reported, not asserted.")
 
 
 def report_text(runs, all_rows):
@@ -362,7 +405,7 @@ def plot(plt, runs, all_rows, path):
         tmax = counts[-1]
         # Throughput against threads, alone (solid) and under the writer (dashed).
         for key, (color, label) in SERIES_STYLE.items():
-            for writer in (False, True):
+            for writer in ["alone"] + writers(run)[:1]:
                 xs, ys, lo, hi = [], [], [], []
                 for t in counts:
                     cid = run.case_id(key + (writer,), t)
@@ -375,8 +418,8 @@ def plot(plt, runs, all_rows, path):
                         hi.append(max(v) - m)
                 if xs:
                     ax_tp.errorbar(xs, ys, yerr=[lo, hi], color=color, capsize=3,
-                                   marker="o", linestyle="--" if writer else "-",
-                                   label=label + (" + writer" if writer else ""))
+                                   marker="o", linestyle="-" if writer == "alone" else "--",
+                                   label=label + ("" if writer == "alone" else " + " + writer))
         ax_tp.set_xlabel("threads")
         ax_tp.set_ylabel("operations/s (median, min..max)")
         ax_tp.set_xticks(counts)
@@ -387,11 +430,11 @@ def plot(plt, runs, all_rows, path):
         # p50/p99/p99.9 at the largest thread count.
         names, p50, p99, p999 = [], [], [], []
         for key, (color, label) in SERIES_STYLE.items():
-            for writer in (False, True):
+            for writer in ["alone"] + writers(run):
                 cid = run.case_id(key + (writer,), tmax)
                 if not cid or not run.samples.get(cid):
                     continue
-                names.append(label + (" + w" if writer else ""))
+                names.append(label + ("" if writer == "alone" else " + " + writer))
                 p50.append(run.median(cid, "p50_ns") / 1e3)
                 p99.append(run.median(cid, "p99_ns") / 1e3)
                 p999.append(run.median(cid, "p999_ns") / 1e3)

@@ -25,7 +25,8 @@ frags=("$REPO/configs/base.config" "$REPO/configs/$arch.config")
 # The tree's own options (trees/<tree>/configs/<arch>.config), if any.
 [ -e "$REPO/trees/$TREE/configs/$arch.config" ] && frags+=("$REPO/trees/$TREE/configs/$arch.config")
 case $flavor in
-base) ;;
+# The benchmark's kernel, with the arch's counters it reads.
+base) [ -e "$REPO/configs/$arch-bench.config" ] && frags+=("$REPO/configs/$arch-bench.config") ;;
 test) frags+=("$REPO/configs/debug.config")
       # x86_64 test kernels also boot under virtme-ng (run-vng.sh).
       [ "$arch" = x86_64 ] && frags+=("$REPO/configs/vng.config") ;;

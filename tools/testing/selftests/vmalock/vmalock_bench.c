@@ -17,16 +17,31 @@
  * LOOKUP operation instead loops on VMALOCK_IOC_LOOKUP over the region.
  *
  * A case is an operation on a target in a mode with a number of threads,
- * with or without a writer thread that loops on mmap/munmap (or mprotect)
- * of an unrelated anonymous region, which takes the mmap write lock. Every
- * repetition runs all cases in turn (round-robin), so that drift of the
- * machine hits both sides of a comparison alike. One run of a case is:
+ * alone or with a writer thread that loops on an unrelated anonymous region
+ * of its own. The writers separate the two costs a writer can put on
+ * faults elsewhere in the address space (-W picks them; the first one also
+ * runs against every other case):
+ *   mmap      mmap/munmap of memory never touched: the mmap write lock,
+ *             no page table and no TLB flush;
+ *   mprotect  split and merge a VMA of memory never touched: the same;
+ *   populate  mmap with MAP_POPULATE, munmap: the mmap write lock, page
+ *             tables filled and zapped, and a TLB flush of every CPU the
+ *             process runs on (the pages are faulted in by GUP, not by
+ *             the page fault handler, so /proc/vmstat's vma_lock_* count
+ *             the measured faults only);
+ *   dontneed  write every page, MADV_DONTNEED: the TLB flushes without the
+ *             mmap write lock (madvise takes the mmap read lock on 6.12,
+ *             the VMA's lock on 7.3).
+ * Every repetition runs all cases in turn (round-robin), so that drift of
+ * the machine hits both sides of a comparison alike. One run of a case is:
  * start the threads, warm up, take a fixed-length sample, stop.
  *
  * A sample records operations per second, operations per CPU-second of the
  * workers, a log-linear histogram of per-operation latency (CLOCK_MONOTONIC
  * around each touch or ioctl) summarised as p50/p99/p99.9, and the device's
- * per-file counters, which tell which lock the faults and lookups took.
+ * per-file counters, which tell which lock the faults and lookups took, the
+ * kernel's per-VMA lock counters (vma_lock_* in /proc/vmstat), and where
+ * the kernel counts them (x86 with CONFIG_DEBUG_TLBFLUSH), the TLB flushes.
  *
  * Output: progress on stderr; a summary table and then JSON with every
  * sample on stdout, the JSON between the lines BENCH-JSON-BEGIN and
@@ -72,14 +87,16 @@
 enum phase { PHASE_WARM, PHASE_MEASURE, PHASE_COOL, PHASE_STOP };
 enum op { OP_FAULT, OP_LOOKUP, OP_FAULT_PFN };
 enum target { TGT_RUST, TGT_C, TGT_ANON, NR_TARGETS };
-enum writer_kind { WRITER_MMAP, WRITER_MPROTECT };
+enum writer_kind { WRITER_NONE, WRITER_MMAP, WRITER_MPROTECT, WRITER_POPULATE,
+		   WRITER_DONTNEED, NR_WRITERS };
 enum refault { REFAULT_AUTO, REFAULT_MADVISE, REFAULT_ZAP, REFAULT_DROP };
 enum cpu_clock { CPU_CLOCK_THREAD, CPU_CLOCK_SCHEDSTAT, CPU_CLOCK_NONE };
 
 static const char * const op_name[] = { "fault", "lookup", "fault_pfn" };
 static const char * const target_name[] = { "rust", "c", "anon" };
 static const char * const mode_name[] = { "default", "force_mmap" };
-static const char * const writer_name[] = { "mmap", "mprotect" };
+static const char * const writer_name[] = { "alone", "mmap", "mprotect", "populate",
+					     "dontneed" };
 static const char * const refault_name[] = { "auto", "madvise", "zap", "drop" };
 static const char * const cpu_clock_name[] = { "thread_cputime", "schedstat", "none" };
 
@@ -88,6 +105,14 @@ static const char * const vmstat_names[] = {
 };
 
 #define NR_VMSTAT	4
+
+/* x86 counts TLB flushes with CONFIG_DEBUG_TLBFLUSH. */
+static const char * const tlb_names[] = {
+	"nr_tlb_remote_flush", "nr_tlb_remote_flush_received",
+	"nr_tlb_local_flush_all", "nr_tlb_local_flush_one",
+};
+
+#define NR_TLB		4
 
 /* The counters of struct vmalock_stats, in JSON under these names. */
 static const struct {
@@ -123,7 +148,8 @@ struct config {
 	unsigned int lat_every;
 	unsigned int tcounts[MAX_TCOUNTS];
 	unsigned int nr_tcounts;
-	enum writer_kind writer;
+	enum writer_kind writers[NR_WRITERS];
+	unsigned int nr_writers;
 	enum refault refault;
 	bool pin;
 	bool quiet;
@@ -137,7 +163,7 @@ struct bcase {
 	enum op op;
 	enum target target;
 	unsigned int mode;	/* VMALOCK_MODE_* */
-	bool writer;
+	enum writer_kind writer;
 	unsigned int threads;
 	char id[64];
 	const char *expect;	/* "vma", "mmap" or "any": the lock the path should take */
@@ -167,6 +193,7 @@ struct worker {
 
 struct writer {
 	alignas(CACHELINE) __u64 ops;
+	enum writer_kind kind;
 	int err;
 	const char *what;
 	pthread_t thread;
@@ -183,6 +210,8 @@ struct snapshot {
 	bool has_stats;
 	__u64 vmstat[NR_VMSTAT];
 	bool has_vmstat;
+	__u64 tlb[NR_TLB];
+	bool has_tlb;
 };
 
 struct sample {
@@ -203,6 +232,8 @@ struct sample {
 	bool has_stats;
 	__u64 vmstat[NR_VMSTAT];	/* deltas over the sample */
 	bool has_vmstat;
+	__u64 tlb[NR_TLB];		/* deltas over the sample */
+	bool has_tlb;
 };
 
 static struct config cfg = {
@@ -211,7 +242,8 @@ static struct config cfg = {
 	.reps = 5,
 	.pages = 256,
 	.lat_every = 1,
-	.writer = WRITER_MMAP,
+	.writers = { WRITER_MMAP, WRITER_POPULATE, WRITER_DONTNEED },
+	.nr_writers = 3,
 	.refault = REFAULT_AUTO,
 	.pin = true,
 	.dev = { "/dev/rust-vmalock", "/dev/c-vmalock", NULL },
@@ -229,7 +261,8 @@ static __u64 clock_res_ns;
 static char notes[8][200];
 static unsigned int nr_notes;
 
-static struct bcase cases[8 * 2 * MAX_TCOUNTS];
+/* Per thread count: 8 cases alone, 8 with the first writer, 3 with each other. */
+static struct bcase cases[(8 * 2 + 3 * (NR_WRITERS - 2)) * MAX_TCOUNTS];
 static unsigned int nr_cases;
 static struct sample *samples;
 static unsigned int nr_samples;
@@ -534,7 +567,7 @@ static void *writer_main(void *arg)
 	__u64 ops = 0;
 
 	pin(wr->cpu);
-	if (cfg.writer == WRITER_MPROTECT) {
+	if (wr->kind == WRITER_MPROTECT || wr->kind == WRITER_DONTNEED) {
 		region = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
 			      -1, 0);
 		if (region == MAP_FAILED) {
@@ -545,19 +578,35 @@ static void *writer_main(void *arg)
 	}
 	pthread_barrier_wait(&start_barrier);
 	while (!wr->err && get_phase() != PHASE_STOP) {
-		if (region) {
+		switch (wr->kind) {
+		case WRITER_MPROTECT:
 			/* Split the VMA, then merge it back. */
 			if (mprotect(region + page_size, page_size, PROT_READ) ||
 			    mprotect(region + page_size, page_size, PROT_READ | PROT_WRITE)) {
 				wr->err = errno;
 				wr->what = "mprotect";
 			}
-		} else {
-			p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-				 -1, 0);
-			if (p == MAP_FAILED || munmap(p, len)) {
+			break;
+		case WRITER_DONTNEED:
+			/* Its own faults: on a VMA with an anon_vma, under its lock. */
+			for (p = region; p < region + len; p += page_size)
+				touch(p, (char)ops);
+			if (madvise(region, len, MADV_DONTNEED)) {
 				wr->err = errno;
-				wr->what = "mmap/munmap";
+				wr->what = "madvise(MADV_DONTNEED)";
+			}
+			break;
+		default:
+			p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS |
+				 (wr->kind == WRITER_POPULATE ? MAP_POPULATE : 0), -1, 0);
+			if (p == MAP_FAILED) {
+				wr->err = errno;
+				wr->what = "mmap";
+				break;
+			}
+			if (munmap(p, len)) {
+				wr->err = errno;
+				wr->what = "munmap";
 			}
 		}
 		__atomic_store_n(&wr->ops, ++ops, __ATOMIC_RELAXED);
@@ -567,7 +616,8 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-static bool read_vmstat(__u64 *vals)
+/* The /proc/vmstat counters of names[], all of them or false. */
+static bool read_vmstat(const char * const *names, unsigned int n, __u64 *vals)
 {
 	char key[64];
 	unsigned long long v;
@@ -577,15 +627,21 @@ static bool read_vmstat(__u64 *vals)
 	if (!f)
 		return false;
 	while (fscanf(f, "%63s %llu", key, &v) == 2) {
-		for (i = 0; i < NR_VMSTAT; i++) {
-			if (!strcmp(key, vmstat_names[i])) {
+		for (i = 0; i < n; i++) {
+			if (!strcmp(key, names[i])) {
 				vals[i] = v;
 				found++;
 			}
 		}
 	}
 	fclose(f);
-	return found == NR_VMSTAT;
+	return found == n;
+}
+
+static void snap_vmstat(struct snapshot *s)
+{
+	s->has_vmstat = read_vmstat(vmstat_names, NR_VMSTAT, s->vmstat);
+	s->has_tlb = read_vmstat(tlb_names, NR_TLB, s->tlb);
 }
 
 static void snap_counts(struct snapshot *s, struct worker *ws, unsigned int n,
@@ -651,8 +707,9 @@ static int run_case(struct bcase *c, struct sample *smp)
 		snprintf(c->error, sizeof(c->error), "mmap: %s", strerror(errno));
 		return -1;
 	}
-	if (c->writer) {
+	if (c->writer != WRITER_NONE) {
 		wr = (struct writer *)((char *)ws + wsize);
+		wr->kind = c->writer;
 		/* Workers are on the first CPUs: the writer gets the last if it is free. */
 		wr->cpu = cfg.pin && n < nr_cpus ? cpus[nr_cpus - 1] : -1;
 	}
@@ -682,7 +739,7 @@ static int run_case(struct bcase *c, struct sample *smp)
 	if (!err) {
 		/* The counters closest to the sample, /proc/vmstat (slower) outside. */
 		sleep_ms(cfg.warmup_ms);
-		s0.has_vmstat = read_vmstat(s0.vmstat);
+		snap_vmstat(&s0);
 		snap_stats(&s0, ws, n);
 		snap_counts(&s0, ws, n, wr);
 		set_phase(PHASE_MEASURE);
@@ -690,7 +747,7 @@ static int run_case(struct bcase *c, struct sample *smp)
 		set_phase(PHASE_COOL);
 		snap_counts(&s1, ws, n, wr);
 		snap_stats(&s1, ws, n);
-		s1.has_vmstat = read_vmstat(s1.vmstat);
+		snap_vmstat(&s1);
 	}
 	set_phase(PHASE_STOP);
 	for (i = 0; i < n; i++)
@@ -746,6 +803,9 @@ static int run_case(struct bcase *c, struct sample *smp)
 	smp->has_vmstat = s0.has_vmstat && s1.has_vmstat;
 	for (j = 0; smp->has_vmstat && j < NR_VMSTAT; j++)
 		smp->vmstat[j] = s1.vmstat[j] - s0.vmstat[j];
+	smp->has_tlb = s0.has_tlb && s1.has_tlb;
+	for (j = 0; smp->has_tlb && j < NR_TLB; j++)
+		smp->tlb[j] = s1.tlb[j] - s0.tlb[j];
 	smp->ok = true;
 	munmap(ws, wsize + sizeof(*wr));
 	return 0;
@@ -773,7 +833,7 @@ static bool path_counts(const struct bcase *c, const struct sample *s, __u64 *vm
 	return true;
 }
 
-static void add_case(enum op op, enum target t, unsigned int mode, bool writer,
+static void add_case(enum op op, enum target t, unsigned int mode, enum writer_kind writer,
 		     unsigned int threads)
 {
 	struct bcase *c = &cases[nr_cases];
@@ -787,8 +847,7 @@ static void add_case(enum op op, enum target t, unsigned int mode, bool writer,
 	c->writer = writer;
 	c->threads = threads;
 	snprintf(c->id, sizeof(c->id), "%s/%s/%s/%s/t%u", op_name[op], target_name[t],
-		 t == TGT_ANON ? "kernel" : mode_name[mode], writer ? "writer" : "alone",
-		 threads);
+		 t == TGT_ANON ? "kernel" : mode_name[mode], writer_name[writer], threads);
 	if (t == TGT_ANON)
 		c->expect = "vma";
 	else if (mode == VMALOCK_MODE_FORCE_MMAP)
@@ -810,22 +869,30 @@ static void add_case(enum op op, enum target t, unsigned int mode, bool writer,
 	nr_cases++;
 }
 
-/* Cases that are compared are next to each other in the order of runs. */
+/*
+ * Cases that are compared are next to each other in the order of runs.
+ * Every case runs alone and with the first writer; the other writers only
+ * run against the faults of both modes and anonymous faults, the cases
+ * that tell what each writer's costs do to a fault.
+ */
 static void build_cases(void)
 {
-	unsigned int i, w;
+	unsigned int i, k;
 
 	for (i = 0; i < cfg.nr_tcounts; i++) {
-		for (w = 0; w < 2; w++) {
+		for (k = 0; k <= cfg.nr_writers; k++) {
+			enum writer_kind w = k ? cfg.writers[k - 1] : WRITER_NONE;
 			unsigned int t = cfg.tcounts[i];
 
 			add_case(OP_FAULT, TGT_RUST, VMALOCK_MODE_DEFAULT, w, t);
 			add_case(OP_FAULT, TGT_RUST, VMALOCK_MODE_FORCE_MMAP, w, t);
-			add_case(OP_FAULT, TGT_C, VMALOCK_MODE_DEFAULT, w, t);
-			add_case(OP_FAULT_PFN, TGT_RUST, VMALOCK_MODE_DEFAULT, w, t);
-			add_case(OP_FAULT_PFN, TGT_C, VMALOCK_MODE_DEFAULT, w, t);
-			add_case(OP_LOOKUP, TGT_RUST, VMALOCK_MODE_DEFAULT, w, t);
-			add_case(OP_LOOKUP, TGT_RUST, VMALOCK_MODE_FORCE_MMAP, w, t);
+			if (k <= 1) {
+				add_case(OP_FAULT, TGT_C, VMALOCK_MODE_DEFAULT, w, t);
+				add_case(OP_FAULT_PFN, TGT_RUST, VMALOCK_MODE_DEFAULT, w, t);
+				add_case(OP_FAULT_PFN, TGT_C, VMALOCK_MODE_DEFAULT, w, t);
+				add_case(OP_LOOKUP, TGT_RUST, VMALOCK_MODE_DEFAULT, w, t);
+				add_case(OP_LOOKUP, TGT_RUST, VMALOCK_MODE_FORCE_MMAP, w, t);
+			}
 			add_case(OP_FAULT, TGT_ANON, VMALOCK_MODE_DEFAULT, w, t);
 		}
 	}
@@ -885,6 +952,25 @@ static double f_p999(const struct sample *s)
 	return s->p999;
 }
 
+static double f_writer_ops_s(const struct sample *s)
+{
+	return s->wall_s > 0 ? s->writer_ops / s->wall_s : 0;
+}
+
+/* TLB flushes this CPU asked of others, per writer operation (-1: not counted). */
+static double f_remote_flushes(const struct sample *s)
+{
+	return s->has_tlb && s->writer_ops ? (double)s->tlb[0] / s->writer_ops : -1;
+}
+
+/* Per-VMA lock attempts of the faults that failed (abort, retry, miss), per mille. */
+static double f_vma_fail(const struct sample *s)
+{
+	__u64 all = s->vmstat[0] + s->vmstat[1] + s->vmstat[2] + s->vmstat[3];
+
+	return s->has_vmstat && all ? 1000.0 * (all - s->vmstat[0]) / all : -1;
+}
+
 static double f_vma_frac(const struct sample *s)
 {
 	__u64 v = 0, m = 0;
@@ -935,6 +1021,31 @@ static void print_summary(FILE *out)
 			cases[ci].id, ops.median, ops.min, ops.max, cpu.median,
 			p50.median / 1e3, p99.median / 1e3, p999.median / 1e3,
 			vma, path_check(ci));
+	}
+}
+
+/* What the writers did, and what it cost the system, per case with a writer. */
+static void print_writers(FILE *out)
+{
+	struct mmm wops, flushes, fail;
+	unsigned int ci;
+
+	fprintf(out, "\n%-34s %12s %18s %20s\n", "case with a writer", "writer ops/s",
+		"remote TLB fl/op", "VMA-lock fails 1/1000");
+	for (ci = 0; ci < nr_cases; ci++) {
+		if (cases[ci].writer == WRITER_NONE || !case_stat(ci, f_writer_ops_s, &wops))
+			continue;
+		case_stat(ci, f_remote_flushes, &flushes);
+		case_stat(ci, f_vma_fail, &fail);
+		fprintf(out, "%-34s %12.0f ", cases[ci].id, wops.median);
+		if (flushes.min < 0)
+			fprintf(out, "%18s ", "-");
+		else
+			fprintf(out, "%18.2f ", flushes.median);
+		if (fail.min < 0)
+			fprintf(out, "%20s\n", "-");
+		else
+			fprintf(out, "%20.2f\n", fail.median);
 	}
 }
 
@@ -997,8 +1108,11 @@ static void print_json(FILE *out)
 		cpu_clock_name[cpu_clock]);
 	fprintf(out, "},\n\"config\": {\"sample_ms\": %u, \"warmup_ms\": %u, \"reps\": %u, ",
 		cfg.sample_ms, cfg.warmup_ms, cfg.reps);
-	fprintf(out, "\"pages_per_thread\": %u, \"lat_every\": %u, \"writer\": \"%s\", ",
-		cfg.pages, cfg.lat_every, writer_name[cfg.writer]);
+	fprintf(out, "\"pages_per_thread\": %u, \"lat_every\": %u, \"writers\": [",
+		cfg.pages, cfg.lat_every);
+	for (i = 0; i < cfg.nr_writers; i++)
+		fprintf(out, "%s\"%s\"", i ? ", " : "", writer_name[cfg.writers[i]]);
+	fprintf(out, "], ");
 	fprintf(out, "\"refault\": \"%s\", \"pin\": %s, \"threads\": [", refault_name[cfg.refault],
 		cfg.pin ? "true" : "false");
 	for (i = 0; i < cfg.nr_tcounts; i++)
@@ -1032,9 +1146,9 @@ static void print_json(FILE *out)
 
 		fprintf(out, "{\"id\": \"%s\", \"op\": \"%s\", \"target\": \"%s\", ", c->id,
 			op_name[c->op], target_name[c->target]);
-		fprintf(out, "\"mode\": \"%s\", \"writer\": %s, \"threads\": %u, ",
+		fprintf(out, "\"mode\": \"%s\", \"writer\": \"%s\", \"threads\": %u, ",
 			c->target == TGT_ANON ? "kernel" : mode_name[c->mode],
-			c->writer ? "true" : "false", c->threads);
+			writer_name[c->writer], c->threads);
 		fprintf(out, "\"expect\": \"%s\", \"path_check\": \"%s\", \"failed\": %u, ",
 			c->expect, path_check(i), c->failed);
 		fprintf(out, "\"error\": ");
@@ -1089,6 +1203,15 @@ static void print_json(FILE *out)
 			} else {
 				fprintf(out, "null");
 			}
+			fprintf(out, ", \"tlb\": ");
+			if (s->has_tlb) {
+				for (j = 0; j < NR_TLB; j++)
+					fprintf(out, "%s\"%s\": %llu", j ? ", " : "{",
+						tlb_names[j], s->tlb[j]);
+				fprintf(out, "}");
+			} else {
+				fprintf(out, "null");
+			}
 			fprintf(out, ", \"vma_frac\": %.6g", f_vma_frac(s));
 		}
 		fprintf(out, "}%s\n", i + 1 < nr_samples ? "," : "");
@@ -1121,6 +1244,32 @@ static void parse_threads(const char *arg)
 	free(s);
 }
 
+static void parse_writers(const char *arg)
+{
+	char *s = strdup(arg), *tok, *save = NULL;
+	unsigned int i, k;
+
+	cfg.nr_writers = 0;
+	for (tok = strtok_r(s, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		for (k = WRITER_NONE + 1; k < NR_WRITERS; k++)
+			if (!strcmp(tok, writer_name[k]))
+				break;
+		for (i = 0; i < cfg.nr_writers && k < NR_WRITERS; i++)
+			if (cfg.writers[i] == k)
+				k = NR_WRITERS;
+		if (k == NR_WRITERS) {
+			fprintf(stderr, "bad or repeated writer %s\n", tok);
+			exit(2);
+		}
+		cfg.writers[cfg.nr_writers++] = k;
+	}
+	free(s);
+	if (!cfg.nr_writers) {
+		fprintf(stderr, "no writer in %s\n", arg);
+		exit(2);
+	}
+}
+
 static void print_usage(const char *prog, int code)
 {
 	fprintf(code ? stderr : stdout,
@@ -1131,7 +1280,8 @@ static void print_usage(const char *prog, int code)
 		"  -r, --reps N          repetitions of every case (default 5, env VMALOCK_BENCH_REPS)\n"
 		"  -t, --threads LIST    thread counts, e.g. 1,2 (default 1,2,4,..,online CPUs)\n"
 		"  -p, --pages N         pages per thread (default 256)\n"
-		"  -W, --writer KIND     writer loop: mmap (mmap/munmap) or mprotect\n"
+		"  -W, --writers LIST    writer loops, first one against every case (default\n"
+		"                        mmap,populate,dontneed; also mprotect)\n"
 		"  -R, --refault HOW     drop pages with drop (device DROP ioctl, per-VMA lock;\n"
 		"                        anon: madvise), madvise (MADV_DONTNEED; the PFN view:\n"
 		"                        zap) or zap (device ZAP ioctl; anon: mmap MAP_FIXED);\n"
@@ -1155,7 +1305,7 @@ static void parse_args(int argc, char **argv)
 		{ "reps", required_argument, NULL, 'r' },
 		{ "threads", required_argument, NULL, 't' },
 		{ "pages", required_argument, NULL, 'p' },
-		{ "writer", required_argument, NULL, 'W' },
+		{ "writers", required_argument, NULL, 'W' },
 		{ "refault", required_argument, NULL, 'R' },
 		{ "lat-every", required_argument, NULL, 'l' },
 		{ "filter", required_argument, NULL, 'f' },
@@ -1191,12 +1341,7 @@ static void parse_args(int argc, char **argv)
 			cfg.pages = strtoul(optarg, NULL, 0);
 			break;
 		case 'W':
-			if (!strcmp(optarg, "mmap"))
-				cfg.writer = WRITER_MMAP;
-			else if (!strcmp(optarg, "mprotect"))
-				cfg.writer = WRITER_MPROTECT;
-			else
-				print_usage(argv[0], 2);
+			parse_writers(optarg);
 			break;
 		case 'R':
 			if (!strcmp(optarg, "madvise"))
@@ -1403,6 +1548,7 @@ int main(int argc, char **argv)
 	printf("vmalock_bench summary: medians of %u samples of %u ms\n", cfg.reps,
 	       cfg.sample_ms);
 	print_summary(stdout);
+	print_writers(stdout);
 	if (cfg.output) {
 		out = fopen(cfg.output, "w");
 		if (!out) {
