@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 """Turn vmalock_bench JSON into a ratio table (text, markdown) and a plot.
 
-Usage: bench-report.py [--markdown FILE] [--png FILE] [--threads N] INPUT...
+Usage: bench-report.py [--markdown FILE] [--png FILE] [--threads N]
+                       [--profile PROFILE]... INPUT...
 
 Each INPUT is the JSON that vmalock_bench wrote with -o, or a console log
 (or the program's stdout) that holds it between the lines BENCH-JSON-BEGIN
@@ -14,6 +15,11 @@ thread count both cases ran with (or --threads). Every ratio is oriented so
 that bigger is better; its target is reported, not asserted: the exit status
 is 0 unless an input cannot be read. A ratio whose cases did not take the
 lock their mode promises (from the device counters) is marked INVALID.
+
+A PROFILE is the same benchmark run on the profile kernel (CONFIG_LOCK_STAT,
+make bench builds it): the i-th profile goes with the i-th input, and its
+lock waits, VMA-lock failures and TLB flushes per case are reported next to
+the timed run's figures, to attribute what the ratios miss.
 """
 
 import argparse
@@ -221,6 +227,61 @@ def ratio_rows(run, threads=None):
     return rows
 
 
+def per(n, d, scale=1.0):
+    return n * scale / d if d else None
+
+
+def profile_rows(run):
+    """Per case of a profile run: lock waits, VMA-lock failures, TLB flushes."""
+    rows = []
+    for c in run.data["cases"]:
+        ss = run.samples.get(c["id"], [])
+        if not ss:
+            continue
+        vals = {k: [] for k in ("mr", "mrus", "mw", "mwus", "mwh", "vl", "vlus", "fail",
+                                "tlb")}
+        for s in ss:
+            ls = {r["class"]: r for r in s.get("lock_stat") or []}
+            rd = ls.get("&mm->mmap_lock-R", {})
+            wr = ls.get("&mm->mmap_lock-W") or ls.get("&mm->mmap_lock", {})
+            vl = [r for k, r in ls.items() if "vm_lock" in k]
+            ops, wops = s["ops"], s.get("writer_ops") or 0
+            if s.get("lock_stat") is not None:
+                vals["mr"].append(per(rd.get("contentions", 0), ops, 1000))
+                vals["mrus"].append(per(rd.get("wait_us", 0), ops))
+                vals["mw"].append(per(wr.get("contentions", 0), wops))
+                vals["mwus"].append(per(wr.get("wait_us", 0), wops))
+                vals["mwh"].append(per(wr.get("hold_us", 0), wr.get("acquisitions", 0)))
+                vals["vl"].append(per(sum(r["contentions"] for r in vl), ops, 1000))
+                vals["vlus"].append(per(sum(r["wait_us"] for r in vl), ops))
+            vm = s.get("vmstat")
+            if vm:
+                tot = sum(vm.values())
+                vals["fail"].append(per(tot - vm["vma_lock_success"], tot, 1000))
+            if s.get("tlb") and wops:
+                vals["tlb"].append(per(s["tlb"]["nr_tlb_remote_flush"], wops))
+
+        def med(k, prec=2):
+            v = [x for x in vals[k] if x is not None]
+            return ("%%.%df" % prec) % statistics.median(v) if v else "-"
+        rows.append([c["id"], med("mr"), med("mrus", 3), med("mw"), med("mwus"), med("mwh"),
+                     med("vl"), med("vlus", 3), med("fail"), med("tlb")])
+    return rows
+
+
+PROFILE_HEAD = ["case (profile kernel)", "mmap_lock read waits/1000 ops",
+                "read wait us/op", "mmap_lock write waits/writer op",
+                "write wait us/writer op", "write hold us", "VMA-lock waits/1000 ops", "VMA-lock wait us/op",
+                "VMA-lock fails/1000 (vmstat)", "remote TLB flushes/writer op"]
+PROFILE_NOTE = ("Profile: the same cases on the profile kernel (CONFIG_LOCK_STAT, "
+                "/proc/lock_stat cleared before each sample): how often and how long "
+                "the mmap lock (read side: faults, DROP, LOOKUP; write side: the "
+                "writer) and the VMA locks were waited for, the faults' failed "
+                "per-VMA lock attempts, and the TLB flushes each writer operation "
+                "sent to other CPUs (x86 only). Lockdep slows every lock operation: "
+                "the profile counts, the timed run measures.")
+
+
 def fmt_ratio(v):
     return "-" if v is None else "%.2f" % v
 
@@ -346,24 +407,34 @@ DIRECTION = ("All ratios are medians over the repetitions, oriented so that "
              "the first writer. Targets are reported, not asserted.")
 
 
-def report_text(runs, all_rows):
+def report_text(runs, all_rows, profiles):
     out = []
-    for run, rows in zip(runs, all_rows):
+    for run, rows, prof in zip(runs, all_rows, profiles):
         out += header_lines(run)
         out += ["", text_table(RATIO_HEAD, ratio_table_rows(rows)), "",
                 text_table(CASE_HEAD, case_rows(run)), ""]
+        if prof:
+            out += header_lines(prof)
+            out += ["", text_table(PROFILE_HEAD, profile_rows(prof)), ""]
     out.append(DIRECTION)
+    if any(profiles):
+        out.append(PROFILE_NOTE)
     return "\n".join(out) + "\n"
 
 
-def report_md(runs, all_rows):
+def report_md(runs, all_rows, profiles):
     out = ["# vmalock fault-path benchmark", ""]
-    for run, rows in zip(runs, all_rows):
+    for run, rows, prof in zip(runs, all_rows, profiles):
         out += ["## " + run.label, ""]
         out += ["- " + ln for ln in header_lines(run)]
         out += ["", "### Ratios", "", md_table(RATIO_HEAD, ratio_table_rows(rows)),
                 "", "### Cases", "", md_table(CASE_HEAD, case_rows(run)), ""]
+        if prof:
+            out += ["### Profile", ""] + ["- " + ln for ln in header_lines(prof)]
+            out += ["", md_table(PROFILE_HEAD, profile_rows(prof)), ""]
     out.append(DIRECTION)
+    if any(profiles):
+        out += ["", PROFILE_NOTE]
     return "\n".join(out) + "\n"
 
 
@@ -487,26 +558,30 @@ def main():
     ap.add_argument("--markdown", "-m", metavar="FILE", help="write a markdown report")
     ap.add_argument("--png", "-p", metavar="FILE", help="write a plot")
     ap.add_argument("--ratios-json", metavar="FILE", help="write the ratio rows as JSON")
+    ap.add_argument("--profile", action="append", default=[], metavar="FILE",
+                    help="the profile kernel's run of the i-th input")
     ap.add_argument("--threads", "-t", type=int,
                     help="thread count of the ratios (default: the largest run)")
     args = ap.parse_args()
     # Before any output: this may re-execute the script under another python.
     plt = import_pyplot() if args.png else None
 
-    runs = []
-    for path in args.inputs:
-        try:
-            data = load(path)
-        except (OSError, ValueError, IndexError) as e:
-            print("bench-report: %s: %s" % (path, e), file=sys.stderr)
-            return 1
-        runs.append(Run(os.path.basename(path) if path != "-" else "stdin", data))
+    runs, profiles = [], []
+    for paths, out in ((args.inputs, runs), (args.profile, profiles)):
+        for path in paths:
+            try:
+                data = load(path)
+            except (OSError, ValueError, IndexError) as e:
+                print("bench-report: %s: %s" % (path, e), file=sys.stderr)
+                return 1
+            out.append(Run(os.path.basename(path) if path != "-" else "stdin", data))
+    profiles += [None] * (len(runs) - len(profiles))
     all_rows = [ratio_rows(r, args.threads) for r in runs]
 
-    sys.stdout.write(report_text(runs, all_rows))
+    sys.stdout.write(report_text(runs, all_rows, profiles))
     if args.markdown:
         with open(args.markdown, "w") as f:
-            f.write(report_md(runs, all_rows))
+            f.write(report_md(runs, all_rows, profiles))
     if args.ratios_json:
         with open(args.ratios_json, "w") as f:
             json.dump([{"input": r.name, "machine": r.data.get("system", {}).get("machine"),

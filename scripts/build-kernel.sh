@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# build-kernel.sh <x86_64|arm64> <base|test>
+# build-kernel.sh <x86_64|arm64> <base|profile|test>
 #
 # Builds the kernel tree ($TREE) currently checked out in the cache (see
 # series.sh) out of tree, in a build directory per kernel version, arch and
@@ -25,8 +25,10 @@ frags=("$REPO/configs/base.config" "$REPO/configs/$arch.config")
 # The tree's own options (trees/<tree>/configs/<arch>.config), if any.
 [ -e "$REPO/trees/$TREE/configs/$arch.config" ] && frags+=("$REPO/trees/$TREE/configs/$arch.config")
 case $flavor in
-# The benchmark's kernel, with the arch's counters it reads.
-base) [ -e "$REPO/configs/$arch-bench.config" ] && frags+=("$REPO/configs/$arch-bench.config") ;;
+# The benchmark's kernels: timed (base) and with lock statistics (profile).
+base|profile)
+	[ -e "$REPO/configs/$arch-bench.config" ] && frags+=("$REPO/configs/$arch-bench.config")
+	[ "$flavor" = profile ] && frags+=("$REPO/configs/profile.config") ;;
 test) frags+=("$REPO/configs/debug.config")
       # x86_64 test kernels also boot under virtme-ng (run-vng.sh).
       [ "$arch" = x86_64 ] && frags+=("$REPO/configs/vng.config") ;;

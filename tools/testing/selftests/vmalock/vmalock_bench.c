@@ -42,6 +42,9 @@
  * per-file counters, which tell which lock the faults and lookups took, the
  * kernel's per-VMA lock counters (vma_lock_* in /proc/vmstat), and where
  * the kernel counts them (x86 with CONFIG_DEBUG_TLBFLUSH), the TLB flushes.
+ * On a kernel with CONFIG_LOCK_STAT (make bench's profile kernel) it also
+ * records how often and how long the mmap lock and the VMA locks were
+ * waited for during the sample (/proc/lock_stat, cleared before it).
  *
  * Output: progress on stderr; a summary table and then JSON with every
  * sample on stdout, the JSON between the lines BENCH-JSON-BEGIN and
@@ -113,6 +116,19 @@ static const char * const tlb_names[] = {
 };
 
 #define NR_TLB		4
+
+/* The lock classes of /proc/lock_stat kept per sample: the mmap and VMA locks. */
+static const char * const lockstat_classes[] = { "mmap_lock", "vm_lock" };
+
+#define MAX_LOCKSTAT	8
+
+struct lockstat_row {
+	char cls[48];		/* class name, -R/-W for the read/write side */
+	__u64 contentions;
+	__u64 acquisitions;
+	double wait_us;		/* total wait time */
+	double hold_us;		/* total hold time */
+};
 
 /* The counters of struct vmalock_stats, in JSON under these names. */
 static const struct {
@@ -234,6 +250,9 @@ struct sample {
 	bool has_vmstat;
 	__u64 tlb[NR_TLB];		/* deltas over the sample */
 	bool has_tlb;
+	struct lockstat_row lockstat[MAX_LOCKSTAT];	/* over the sample */
+	unsigned int nr_lockstat;
+	bool has_lockstat;
 };
 
 static struct config cfg = {
@@ -257,6 +276,7 @@ static unsigned int nr_cpus;
 static bool present[NR_TARGETS];
 static char absent_note[NR_TARGETS][160];
 static enum cpu_clock cpu_clock;
+static bool lockstat;
 static __u64 clock_res_ns;
 static char notes[8][200];
 static unsigned int nr_notes;
@@ -638,6 +658,59 @@ static bool read_vmstat(const char * const *names, unsigned int n, __u64 *vals)
 	return found == n;
 }
 
+/* Zero every lock class's statistics (CONFIG_LOCK_STAT). */
+static bool lockstat_clear(void)
+{
+	int fd = open("/proc/lock_stat", O_WRONLY | O_CLOEXEC);
+	bool ok;
+
+	if (fd < 0)
+		return false;
+	ok = write(fd, "0\n", 2) == 2;
+	close(fd);
+	return ok;
+}
+
+/*
+ * The rows of the mmap and VMA lock classes: "name: con-bounces contentions
+ * wait-min wait-max wait-total wait-avg acq-bounces acquisitions hold-min
+ * hold-max hold-total hold-avg", times in microseconds.
+ */
+static bool lockstat_read(struct sample *smp)
+{
+	char line[512];
+	unsigned long long bounces, cont, acq_b, acq;
+	double wmin, wmax, wtot, wavg, hmin, hmax, htot;
+	FILE *f = fopen("/proc/lock_stat", "r");
+	unsigned int i;
+
+	if (!f)
+		return false;
+	smp->nr_lockstat = 0;
+	while (fgets(line, sizeof(line), f) && smp->nr_lockstat < MAX_LOCKSTAT) {
+		char *colon = strstr(line, ": ");
+		struct lockstat_row *r = &smp->lockstat[smp->nr_lockstat];
+
+		if (!colon || sscanf(line, " %47[^:]:", r->cls) != 1 ||
+		    sscanf(colon + 1, "%llu %llu %lf %lf %lf %lf %llu %llu %lf %lf %lf", &bounces,
+			   &cont, &wmin, &wmax, &wtot, &wavg, &acq_b, &acq, &hmin, &hmax,
+			   &htot) != 11)
+			continue;
+		for (i = 0; i < ARRAY_SIZE(lockstat_classes); i++)
+			if (strstr(r->cls, lockstat_classes[i]))
+				break;
+		if (i == ARRAY_SIZE(lockstat_classes))
+			continue;
+		r->contentions = cont;
+		r->acquisitions = acq;
+		r->wait_us = wtot;
+		r->hold_us = htot;
+		smp->nr_lockstat++;
+	}
+	fclose(f);
+	return true;
+}
+
 static void snap_vmstat(struct snapshot *s)
 {
 	s->has_vmstat = read_vmstat(vmstat_names, NR_VMSTAT, s->vmstat);
@@ -739,6 +812,7 @@ static int run_case(struct bcase *c, struct sample *smp)
 	if (!err) {
 		/* The counters closest to the sample, /proc/vmstat (slower) outside. */
 		sleep_ms(cfg.warmup_ms);
+		smp->has_lockstat = lockstat && lockstat_clear();
 		snap_vmstat(&s0);
 		snap_stats(&s0, ws, n);
 		snap_counts(&s0, ws, n, wr);
@@ -748,6 +822,8 @@ static int run_case(struct bcase *c, struct sample *smp)
 		snap_counts(&s1, ws, n, wr);
 		snap_stats(&s1, ws, n);
 		snap_vmstat(&s1);
+		if (smp->has_lockstat)
+			smp->has_lockstat = lockstat_read(smp);
 	}
 	set_phase(PHASE_STOP);
 	for (i = 0; i < n; i++)
@@ -1212,6 +1288,23 @@ static void print_json(FILE *out)
 			} else {
 				fprintf(out, "null");
 			}
+			fprintf(out, ", \"lock_stat\": ");
+			if (s->has_lockstat) {
+				fprintf(out, "[");
+				for (j = 0; j < s->nr_lockstat; j++) {
+					const struct lockstat_row *r = &s->lockstat[j];
+
+					fprintf(out, "%s{\"class\": ", j ? ", " : "");
+					json_str(out, r->cls);
+					fprintf(out, ", \"contentions\": %llu, \"wait_us\": %.2f, ",
+						r->contentions, r->wait_us);
+					fprintf(out, "\"hold_us\": %.2f, \"acquisitions\": %llu}",
+						r->hold_us, r->acquisitions);
+				}
+				fprintf(out, "]");
+			} else {
+				fprintf(out, "null");
+			}
 			fprintf(out, ", \"vma_frac\": %.6g", f_vma_frac(s));
 		}
 		fprintf(out, "}%s\n", i + 1 < nr_samples ? "," : "");
@@ -1451,6 +1544,11 @@ static void probe_system(void)
 		cpu_clock = CPU_CLOCK_NONE;
 		add_note("no thread CPU clock and no schedstat: ops per CPU-second not measured");
 	}
+
+	lockstat = !access("/proc/lock_stat", W_OK);
+	if (lockstat)
+		add_note("CONFIG_LOCK_STAT: lock waits recorded; %s",
+			 "lockdep's overhead makes the timings a profile, not a measurement");
 
 	clock_res_ns = clock_step();
 	if (clock_res_ns > 1000)
