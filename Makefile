@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Convenience targets; see README.md. TREE=7.3 picks the other kernel tree
-# for demo, bench and vng (6.12 by default); check runs both. The sample
+# for demo and vng (6.12 by default); check and bench run both trees unless
+# TREE (or KSRC) names one. The sample
 # modules are built out of tree from ./Kbuild, with the sources as the
 # tree's series has them (scripts/lib.sh: stage_modules).
 
@@ -20,8 +21,9 @@ check:
 demo:
 	scripts/demo.sh
 
+# Each tree in turn, or the one TREE= or KSRC= picks.
 bench:
-	scripts/bench.sh
+	$(if $(TREE)$(KSRC),scripts/bench.sh,for t in 6.12 7.3; do TREE=$$t scripts/bench.sh || exit 1; done)
 
 vng:
 	scripts/setup.sh
