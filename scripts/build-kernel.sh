@@ -27,6 +27,7 @@ frags=("$REPO/configs/base.config" "$REPO/configs/$arch.config")
 case $flavor in
 # The benchmark's kernels: timed (base) and with lock statistics (profile).
 base|profile)
+	frags+=("$REPO/configs/bench.config")
 	[ -e "$REPO/configs/$arch-bench.config" ] && frags+=("$REPO/configs/$arch-bench.config")
 	[ "$flavor" = profile ] && frags+=("$REPO/configs/profile.config") ;;
 test) frags+=("$REPO/configs/debug.config")
