@@ -10,10 +10,10 @@
  * word, and which view maps it (pages, the PFN view or the eager PFN view)
  * and whether the PFN view is revoked. From that it predicts the result of
  * each mmap, munmap, mprotect, mremap, madvise(MADV_DONTNEED), touch
- * (SIGBUS included), ZAP, LOOKUP, SET_MODE, GET_INFO, REVOKE and RESTORE
- * (errno included), the VMA a LOOKUP reports, and the exact fault, retry,
- * write-mark, zapped-page, PFN fault and remap, revocation and VMA
- * open/close counters.
+ * (SIGBUS included), ZAP, DROP, LOOKUP, SET_MODE, GET_INFO, REVOKE and
+ * RESTORE (errno included), the VMA a LOOKUP reports, the lock a LOOKUP or a
+ * DROP took, and the exact fault, retry, write-mark, zapped-page, drop, PFN
+ * fault and remap, revocation and VMA open/close counters.
  *
  * VMALOCK_RANDOM_OPS sets the number of operations (default 100000),
  * VMALOCK_SEED the seed (printed, so that a failure can be replayed).
@@ -69,6 +69,7 @@ struct mfile {
 	/* Expected counters. */
 	__u64 faults_vma, faults_mmap, retries, write_marks, pages_zapped;
 	__u64 pfn_faults, pfn_remaps, revokes;
+	__u64 drops_vma, drops_mmap;
 };
 
 static struct {
@@ -508,6 +509,45 @@ static int op_zap(void)
 	return 0;
 }
 
+/*
+ * DROP: the caller's pages of a range inside one VMA of the file lose their
+ * PTEs and keep their contents, under the lock a LOOKUP would take.
+ */
+static int op_drop(void)
+{
+	int f = below(8) ? 0 : 1, err, expect = 0;
+	struct mfile *mf = &M.f[f];
+	__u32 lock = 0, wlock;
+	size_t a, n, s, e;
+
+	range(&a, &n);
+	if (M.pg[a].kind == HOLE) {
+		expect = ENOENT;
+	} else if (M.pg[a].kind != FILE_PAGE || M.pg[a].file != f) {
+		expect = EINVAL;
+	} else {
+		vma_bounds(a, &s, &e);
+		if (a + n > e)
+			expect = EINVAL;
+	}
+	err = vl_drop(mf->fd, (unsigned long)addr(a), n * M.psz, &lock);
+	if (err != expect)
+		return failed("DROP of %zu pages at %zu: %s, want %s", n, a, strerror(err),
+			      strerror(expect));
+	if (err)
+		return 0;
+	wlock = mf->mode == VMALOCK_MODE_DEFAULT ? M.lookup_lock : VMALOCK_LOCK_MMAP;
+	if (lock != wlock)
+		return failed("DROP under lock %u, want %u", lock, wlock);
+	if (lock == VMALOCK_LOCK_VMA)
+		mf->drops_vma++;
+	else
+		mf->drops_mmap++;
+	for (size_t w = a; w < a + n; w++)
+		M.pg[w].present = 0;
+	return 0;
+}
+
 static int op_zap_bad(void)
 {
 	struct vmalock_zap z;
@@ -660,6 +700,12 @@ static int verify_all(void)
 		if (vl_stats(mf->fd, VMALOCK_STATS_FILE, &s))
 			return failed("GET_STATS: %s", strerror(errno));
 		live = s.vma_opens + mf->maps - s.vma_closes;
+		if (s.drops_vma != mf->drops_vma || s.drops_mmap != mf->drops_mmap)
+			return failed("file %d drops_vma/drops_mmap %llu/%llu, want %llu/%llu", f,
+				      (unsigned long long)s.drops_vma,
+				      (unsigned long long)s.drops_mmap,
+				      (unsigned long long)mf->drops_vma,
+				      (unsigned long long)mf->drops_mmap);
 		if (s.pfn_faults != mf->pfn_faults || s.pfn_remaps != mf->pfn_remaps ||
 		    s.revokes != mf->revokes)
 			return failed("file %d pfn_faults/pfn_remaps/revokes %llu/%llu/%llu, %s",
@@ -711,6 +757,7 @@ static const struct op_def ops[] = {
 	{ "mremap", 25, op_move },
 	{ "dontneed", 30, op_dontneed },
 	{ "zap", 35, op_zap },
+	{ "drop", 30, op_drop },
 	{ "map_bad", 5, op_map_bad },
 	{ "grow", 5, op_grow },
 	{ "zap_bad", 5, op_zap_bad },
