@@ -278,8 +278,11 @@ PROFILE_NOTE = ("Profile: the same cases on the profile kernel (CONFIG_LOCK_STAT
                 "the mmap lock (read side: faults, DROP, LOOKUP; write side: the "
                 "writer) and the VMA locks were waited for, the faults' failed "
                 "per-VMA lock attempts, and the TLB flushes each writer operation "
-                "sent to other CPUs (x86 only). Lockdep slows every lock operation: "
-                "the profile counts, the timed run measures.")
+                "sent to other CPUs (x86 only; every remote flush of the sample counts, "
+                "the faulting threads' own DROP flushes too, which become remote once "
+                "the writer's CPU runs the process). A forced fault fails its per-VMA "
+                "attempt by design (VMA-lock fails ~1000). Lockdep slows every lock "
+                "operation: the profile counts, the timed run measures.")
 
 
 def fmt_ratio(v):
