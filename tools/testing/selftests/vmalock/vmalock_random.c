@@ -194,6 +194,12 @@ static void count_fault(struct mpage *pg)
 		mf->pfn_faults++;
 }
 
+/* The lock a LOOKUP or a DROP on file f takes in its mode. */
+static __u32 ioctl_lock(int f)
+{
+	return M.f[f].mode == VMALOCK_MODE_DEFAULT ? M.lookup_lock : VMALOCK_LOCK_MMAP;
+}
+
 /* A revoked PFN view: its faults get SIGBUS. */
 static int revoked(const struct mpage *pg)
 {
@@ -517,7 +523,7 @@ static int op_drop(void)
 {
 	int f = below(8) ? 0 : 1, err, expect = 0;
 	struct mfile *mf = &M.f[f];
-	__u32 lock = 0, wlock;
+	__u32 lock = 0;
 	size_t a, n, s, e;
 
 	range(&a, &n);
@@ -536,9 +542,8 @@ static int op_drop(void)
 			      strerror(expect));
 	if (err)
 		return 0;
-	wlock = mf->mode == VMALOCK_MODE_DEFAULT ? M.lookup_lock : VMALOCK_LOCK_MMAP;
-	if (lock != wlock)
-		return failed("DROP under lock %u, want %u", lock, wlock);
+	if (lock != ioctl_lock(f))
+		return failed("DROP under lock %u, want %u", lock, ioctl_lock(f));
 	if (lock == VMALOCK_LOCK_VMA)
 		mf->drops_vma++;
 	else
@@ -612,7 +617,7 @@ static int check_lookup(int f, size_t w)
 		flags |= VL_VM_WRITE;
 	if (!pg->priv)
 		flags |= VL_VM_SHARED;
-	lock = M.f[f].mode == VMALOCK_MODE_DEFAULT ? M.lookup_lock : VMALOCK_LOCK_MMAP;
+	lock = ioctl_lock(f);
 	if (l.start != (unsigned long)addr(s) || l.end != (unsigned long)addr(e) ||
 	    l.pgoff != M.pg[s].pgoff + view_offset[pg->view] / M.psz || l.lock != lock ||
 	    (l.flags & (VL_VM_READ | VL_VM_WRITE | VL_VM_SHARED)) != flags)
