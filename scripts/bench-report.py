@@ -407,7 +407,10 @@ DIRECTION = ("All ratios are medians over the repetitions, oriented so that "
              "the number of CPUs if any, so that the writer has a CPU of its own. "
              "P1, P2 and P2p99 have a row per writer; their targets hold for the "
              "writer that changes no page table (mmap), P3w, P3pfnw and P4 use "
-             "the first writer. Targets are reported, not asserted.")
+             "the first writer. The spin writer never enters the kernel: its rows "
+             "are what a second busy CPU costs by itself (the host and the "
+             "emulator), the control for every other writer's. Targets are "
+             "reported, not asserted.")
 
 
 def report_text(runs, all_rows, profiles):

@@ -31,7 +31,10 @@
  *             the measured faults only);
  *   dontneed  write every page, MADV_DONTNEED: the TLB flushes without the
  *             mmap write lock (madvise takes the mmap read lock on 6.12,
- *             the VMA's lock on 7.3).
+ *             the VMA's lock on 7.3);
+ *   spin      a loop that never enters the kernel: no lock, no page table,
+ *             no flush, only a second busy CPU. The control: what a writer
+ *             costs the faults beyond this is the writer's own work.
  * Every repetition runs all cases in turn (round-robin), so that drift of
  * the machine hits both sides of a comparison alike. One run of a case is:
  * start the threads, warm up, take a fixed-length sample, stop.
@@ -78,6 +81,7 @@
 #define CACHELINE	128	/* covers adjacent-line prefetch too */
 #define TOUCH_OFFSET	64	/* past the page header */
 #define WRITER_PAGES	16
+#define SPIN_LOOPS	1024	/* one operation of the spin writer */
 #define MAX_THREADS	1024
 #define MAX_TCOUNTS	16
 #define MAX_REPS	256
@@ -91,7 +95,7 @@ enum phase { PHASE_WARM, PHASE_MEASURE, PHASE_COOL, PHASE_STOP };
 enum op { OP_FAULT, OP_LOOKUP, OP_FAULT_PFN };
 enum target { TGT_RUST, TGT_C, TGT_ANON, NR_TARGETS };
 enum writer_kind { WRITER_NONE, WRITER_MMAP, WRITER_MPROTECT, WRITER_POPULATE,
-		   WRITER_DONTNEED, NR_WRITERS };
+		   WRITER_DONTNEED, WRITER_SPIN, NR_WRITERS };
 enum refault { REFAULT_AUTO, REFAULT_MADVISE, REFAULT_ZAP, REFAULT_DROP };
 enum cpu_clock { CPU_CLOCK_THREAD, CPU_CLOCK_SCHEDSTAT, CPU_CLOCK_NONE };
 
@@ -99,7 +103,7 @@ static const char * const op_name[] = { "fault", "lookup", "fault_pfn" };
 static const char * const target_name[] = { "rust", "c", "anon" };
 static const char * const mode_name[] = { "default", "force_mmap" };
 static const char * const writer_name[] = { "alone", "mmap", "mprotect", "populate",
-					     "dontneed" };
+					     "dontneed", "spin" };
 static const char * const refault_name[] = { "auto", "madvise", "zap", "drop" };
 static const char * const cpu_clock_name[] = { "thread_cputime", "schedstat", "none" };
 
@@ -261,8 +265,8 @@ static struct config cfg = {
 	.reps = 5,
 	.pages = 256,
 	.lat_every = 1,
-	.writers = { WRITER_MMAP, WRITER_POPULATE, WRITER_DONTNEED },
-	.nr_writers = 3,
+	.writers = { WRITER_MMAP, WRITER_POPULATE, WRITER_DONTNEED, WRITER_SPIN },
+	.nr_writers = 4,
 	.refault = REFAULT_AUTO,
 	.pin = true,
 	.dev = { "/dev/rust-vmalock", "/dev/c-vmalock", NULL },
@@ -584,6 +588,7 @@ static void *writer_main(void *arg)
 	struct writer *wr = arg;
 	size_t len = WRITER_PAGES * page_size;
 	char *region = NULL, *p;
+	unsigned int i;
 	__u64 ops = 0;
 
 	pin(wr->cpu);
@@ -615,6 +620,10 @@ static void *writer_main(void *arg)
 				wr->err = errno;
 				wr->what = "madvise(MADV_DONTNEED)";
 			}
+			break;
+		case WRITER_SPIN:
+			for (i = 0; i < SPIN_LOOPS; i++)
+				asm volatile("" ::: "memory");
 			break;
 		default:
 			p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS |
@@ -1374,7 +1383,7 @@ static void print_usage(const char *prog, int code)
 		"  -t, --threads LIST    thread counts, e.g. 1,2 (default 1,2,4,..,online CPUs)\n"
 		"  -p, --pages N         pages per thread (default 256)\n"
 		"  -W, --writers LIST    writer loops, first one against every case (default\n"
-		"                        mmap,populate,dontneed; also mprotect)\n"
+		"                        mmap,populate,dontneed,spin; also mprotect)\n"
 		"  -R, --refault HOW     drop pages with drop (device DROP ioctl, per-VMA lock;\n"
 		"                        anon: madvise), madvise (MADV_DONTNEED; the PFN view:\n"
 		"                        zap) or zap (device ZAP ioctl; anon: mmap MAP_FIXED);\n"
