@@ -232,14 +232,16 @@ def per(n, d, scale=1.0):
 
 
 def profile_rows(run):
-    """Per case of a profile run: lock waits, VMA-lock failures, TLB flushes."""
+    """Per case of a profile run: lock waits, VMA-lock failures, TLB flushes and
+    the interrupts of the faulting threads' CPUs."""
     rows = []
     for c in run.data["cases"]:
         ss = run.samples.get(c["id"], [])
         if not ss:
             continue
         vals = {k: [] for k in ("mr", "mrus", "mw", "mwus", "mwh", "vl", "vlus", "fail",
-                                "tlb")}
+                                "tlb", "irq", "sirq")}
+        rowsum = {}
         for s in ss:
             ls = {r["class"]: r for r in s.get("lock_stat") or []}
             rd = ls.get("&mm->mmap_lock-R", {})
@@ -260,19 +262,27 @@ def profile_rows(run):
                 vals["fail"].append(per(tot - vm["vma_lock_success"], tot, 1000))
             if s.get("tlb") and wops:
                 vals["tlb"].append(per(s["tlb"]["nr_tlb_remote_flush"], wops))
+            for k, key in (("irq", "irqs"), ("sirq", "softirqs")):
+                if s.get(key) is not None and ops:
+                    vals[k].append(per(sum(s[key].values()), ops, 1000))
+                    for name, n in s[key].items():
+                        rowsum[name] = rowsum.get(name, 0) + n * 1000 / ops / len(ss)
 
         def med(k, prec=2):
             v = [x for x in vals[k] if x is not None]
             return ("%%.%df" % prec) % statistics.median(v) if v else "-"
+        top = sorted(rowsum.items(), key=lambda kv: -kv[1])[:2]
         rows.append([c["id"], med("mr"), med("mrus", 3), med("mw"), med("mwus"), med("mwh"),
-                     med("vl"), med("vlus", 3), med("fail"), med("tlb")])
+                     med("vl"), med("vlus", 3), med("fail"), med("tlb"), med("irq"), med("sirq"),
+                     ", ".join("%s %.1f" % kv for kv in top if kv[1] >= 0.05) or "-"])
     return rows
 
 
 PROFILE_HEAD = ["case (profile kernel)", "mmap_lock read waits/1000 ops",
                 "read wait us/op", "mmap_lock write waits/writer op",
                 "write wait us/writer op", "write hold us", "VMA-lock waits/1000 ops", "VMA-lock wait us/op",
-                "VMA-lock fails/1000 (vmstat)", "remote TLB flushes/writer op"]
+                "VMA-lock fails/1000 (vmstat)", "remote TLB flushes/writer op",
+                "faulting CPUs' IRQs/1000 ops", "their softirqs/1000 ops", "top rows/1000 ops"]
 PROFILE_NOTE = ("Profile: the same cases on the profile kernel (CONFIG_LOCK_STAT, "
                 "/proc/lock_stat cleared before each sample): how often and how long "
                 "the mmap lock (read side: faults, DROP, LOOKUP; write side: the "
@@ -280,7 +290,10 @@ PROFILE_NOTE = ("Profile: the same cases on the profile kernel (CONFIG_LOCK_STAT
                 "per-VMA lock attempts, and the TLB flushes each writer operation "
                 "sent to other CPUs (x86 only; every remote flush of the sample counts, "
                 "the faulting threads' own DROP flushes too, which become remote once "
-                "the writer's CPU runs the process). A forced fault fails its per-VMA "
+                "the writer's CPU runs the process), and the interrupts and softirqs the "
+                "faulting threads' CPUs took (/proc/interrupts, /proc/softirqs; the "
+                "top rows of both: IPIn are arm64's IPIs, an IRQ number comes with its "
+                "name). A forced fault fails its per-VMA "
                 "attempt by design: 1000 fails per 1000 attempts on x86_64, 500 on "
                 "arm64, where every touch takes two kernel faults and the second one "
                 "succeeds under the VMA lock without reaching the driver (the default "

@@ -44,7 +44,8 @@
  * around each touch or ioctl) summarised as p50/p99/p99.9, and the device's
  * per-file counters, which tell which lock the faults and lookups took, the
  * kernel's per-VMA lock counters (vma_lock_* in /proc/vmstat), and where
- * the kernel counts them (x86 with CONFIG_DEBUG_TLBFLUSH), the TLB flushes.
+ * the kernel counts them (x86 with CONFIG_DEBUG_TLBFLUSH), the TLB flushes,
+ * and the interrupts and softirqs the workers' CPUs took (when pinned).
  * On a kernel with CONFIG_LOCK_STAT (make bench's profile kernel) it also
  * records how often and how long the mmap lock and the VMA locks were
  * waited for during the sample (/proc/lock_stat, cleared before it).
@@ -125,6 +126,19 @@ static const char * const tlb_names[] = {
 static const char * const lockstat_classes[] = { "mmap_lock", "vm_lock" };
 
 #define MAX_LOCKSTAT	8
+
+/* Rows of /proc/interrupts or /proc/softirqs, summed over the workers' CPUs. */
+#define MAX_IRQ_ROWS	96
+
+struct irq_row {
+	char name[40];		/* "IPI0", "TLB", "RCU"; an IRQ number with its name */
+	__u64 count;
+};
+
+struct irq_rows {
+	struct irq_row row[MAX_IRQ_ROWS];
+	unsigned int nr;
+};
 
 struct lockstat_row {
 	char cls[48];		/* class name, -R/-W for the read/write side */
@@ -232,6 +246,8 @@ struct snapshot {
 	bool has_vmstat;
 	__u64 tlb[NR_TLB];
 	bool has_tlb;
+	struct irq_rows irqs, softirqs;
+	bool has_irqs;
 };
 
 struct sample {
@@ -257,6 +273,7 @@ struct sample {
 	struct lockstat_row lockstat[MAX_LOCKSTAT];	/* over the sample */
 	unsigned int nr_lockstat;
 	bool has_lockstat;
+	struct irq_rows *irqs, *softirqs;	/* deltas, the rows that moved */
 };
 
 static struct config cfg = {
@@ -720,10 +737,95 @@ static bool lockstat_read(struct sample *smp)
 	return true;
 }
 
-static void snap_vmstat(struct snapshot *s)
+/*
+ * Reads /proc/interrupts or /proc/softirqs: a header of "CPU<n>" columns
+ * (online CPUs), then per row "name:" and a count per column, for an IRQ
+ * line followed by its chip and name. Sums every row over the columns of
+ * the CPUs in cpu[] (each once) into rows.
+ */
+static bool read_irqs(const char *path, const int *cpu, unsigned int n, struct irq_rows *rows)
 {
+	bool col[MAX_THREADS] = { false };
+	unsigned int ncol = 0, i, t;
+	char *line = NULL, *p, *end, *colon, *last;
+	size_t size = 0;
+	int id;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return false;
+	if (getline(&line, &size, f) > 0) {
+		for (p = strtok_r(line, " \t\n", &end); p && ncol < MAX_THREADS;
+		     p = strtok_r(NULL, " \t\n", &end), ncol++) {
+			if (sscanf(p, "CPU%d", &id) != 1)
+				break;
+			for (i = 0; i < n; i++)
+				col[ncol] |= cpu[i] == id;
+		}
+	}
+	rows->nr = 0;
+	while (ncol && rows->nr < MAX_IRQ_ROWS && getline(&line, &size, f) > 0) {
+		struct irq_row *r = &rows->row[rows->nr];
+
+		colon = strchr(line, ':');
+		if (!colon)
+			continue;
+		*colon = '\0';
+		p = line + strspn(line, " ");
+		r->count = 0;
+		for (t = 0, end = colon + 1; t < ncol; t++) {
+			unsigned long long v = strtoull(end, &last, 10);
+
+			if (last == end)
+				break;
+			end = last;
+			if (col[t])
+				r->count += v;
+		}
+		/* An IRQ line: add the last word, its name ("arch_timer"). */
+		last = end + strlen(end);
+		while (last > end && (last[-1] == '\n' || last[-1] == ' '))
+			*--last = '\0';
+		while (last > end && last[-1] != ' ')
+			last--;
+		if (*p >= '0' && *p <= '9' && *last)
+			snprintf(r->name, sizeof(r->name), "%s %s", p, last);
+		else
+			snprintf(r->name, sizeof(r->name), "%s", p);
+		rows->nr++;
+	}
+	free(line);
+	fclose(f);
+	return ncol > 0;
+}
+
+static void snap_vmstat(struct snapshot *s, struct worker *ws, unsigned int n)
+{
+	int cpu[MAX_THREADS];
+	unsigned int i;
+
 	s->has_vmstat = read_vmstat(vmstat_names, NR_VMSTAT, s->vmstat);
 	s->has_tlb = read_vmstat(tlb_names, NR_TLB, s->tlb);
+	/* The faulting CPUs' interrupts: only if the workers are pinned. */
+	for (i = 0; i < n; i++)
+		cpu[i] = ws[i].cpu;
+	s->has_irqs = cfg.pin && read_irqs("/proc/interrupts", cpu, n, &s->irqs) &&
+		      read_irqs("/proc/softirqs", cpu, n, &s->softirqs);
+}
+
+/* The rows of b that moved since a (same file, same rows), or NULL. */
+static struct irq_rows *irqs_delta(const struct irq_rows *a, const struct irq_rows *b)
+{
+	struct irq_rows *d = calloc(1, sizeof(*d));
+	unsigned int i;
+
+	for (i = 0; d && i < a->nr && i < b->nr; i++) {
+		if (strcmp(a->row[i].name, b->row[i].name) || b->row[i].count == a->row[i].count)
+			continue;
+		d->row[d->nr] = b->row[i];
+		d->row[d->nr++].count -= a->row[i].count;
+	}
+	return d;
 }
 
 static void snap_counts(struct snapshot *s, struct worker *ws, unsigned int n,
@@ -822,7 +924,7 @@ static int run_case(struct bcase *c, struct sample *smp)
 		/* The counters closest to the sample, /proc/vmstat (slower) outside. */
 		sleep_ms(cfg.warmup_ms);
 		smp->has_lockstat = lockstat && lockstat_clear();
-		snap_vmstat(&s0);
+		snap_vmstat(&s0, ws, n);
 		snap_stats(&s0, ws, n);
 		snap_counts(&s0, ws, n, wr);
 		set_phase(PHASE_MEASURE);
@@ -830,7 +932,7 @@ static int run_case(struct bcase *c, struct sample *smp)
 		set_phase(PHASE_COOL);
 		snap_counts(&s1, ws, n, wr);
 		snap_stats(&s1, ws, n);
-		snap_vmstat(&s1);
+		snap_vmstat(&s1, ws, n);
 		if (smp->has_lockstat)
 			smp->has_lockstat = lockstat_read(smp);
 	}
@@ -891,6 +993,10 @@ static int run_case(struct bcase *c, struct sample *smp)
 	smp->has_tlb = s0.has_tlb && s1.has_tlb;
 	for (j = 0; smp->has_tlb && j < NR_TLB; j++)
 		smp->tlb[j] = s1.tlb[j] - s0.tlb[j];
+	if (s0.has_irqs && s1.has_irqs) {
+		smp->irqs = irqs_delta(&s0.irqs, &s1.irqs);
+		smp->softirqs = irqs_delta(&s0.softirqs, &s1.softirqs);
+	}
 	smp->ok = true;
 	munmap(ws, wsize + sizeof(*wr));
 	return 0;
@@ -1147,7 +1253,7 @@ static void json_mmm(FILE *out, const char *name, unsigned int ci,
 		fprintf(out, "\"%s\": null%s", name, sep);
 }
 
-/* Strings written here come from this program or uname: quote and backslash only. */
+/* Strings written here come from this program, uname or /proc: quote and backslash only. */
 static void json_str(FILE *out, const char *s)
 {
 	fputc('"', out);
@@ -1158,6 +1264,25 @@ static void json_str(FILE *out, const char *s)
 			fputc(*s, out);
 	}
 	fputc('"', out);
+}
+
+/* ", key": the rows as an object of counts, or null. */
+static void json_irqs(FILE *out, const char *key, const struct irq_rows *rows)
+{
+	unsigned int j;
+
+	fprintf(out, ", \"%s\": ", key);
+	if (!rows) {
+		fprintf(out, "null");
+		return;
+	}
+	fprintf(out, "{");
+	for (j = 0; j < rows->nr; j++) {
+		fprintf(out, "%s", j ? ", " : "");
+		json_str(out, rows->row[j].name);
+		fprintf(out, ": %llu", rows->row[j].count);
+	}
+	fprintf(out, "}");
 }
 
 static void read_line(const char *path, char *buf, size_t size)
@@ -1314,6 +1439,8 @@ static void print_json(FILE *out)
 			} else {
 				fprintf(out, "null");
 			}
+			json_irqs(out, "irqs", s->irqs);
+			json_irqs(out, "softirqs", s->softirqs);
 			fprintf(out, ", \"vma_frac\": %.6g", f_vma_frac(s));
 		}
 		fprintf(out, "}%s\n", i + 1 < nr_samples ? "," : "");
