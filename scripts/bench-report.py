@@ -425,8 +425,9 @@ DIRECTION = ("All ratios are medians over the repetitions, oriented so that "
              "writer that changes no page table (mmap), P3w, P3pfnw and P4 use "
              "the first writer. The spin writer never enters the kernel: its rows "
              "are what a second busy CPU costs by itself (the host and the "
-             "emulator), the control for every other writer's. Targets are "
-             "reported, not asserted.")
+             "emulator), the control for every other writer's; mmap_other does "
+             "mmap's work in another process, so what mmap costs beyond it comes "
+             "from sharing the address space. Targets are reported, not asserted.")
 
 
 def report_text(runs, all_rows, profiles):

@@ -34,7 +34,11 @@
  *             the VMA's lock on 7.3);
  *   spin      a loop that never enters the kernel: no lock, no page table,
  *             no flush, only a second busy CPU. The control: what a writer
- *             costs the faults beyond this is the writer's own work.
+ *             costs the faults beyond this is the writer's own work;
+ *   mmap_other  the mmap writer in another process (forked at start, before
+ *             anything is mapped): the same kernel work on another mm, so
+ *             what mmap costs beyond it comes from sharing the address
+ *             space (its VMA tree, its lock sequence), not from the work.
  * Every repetition runs all cases in turn (round-robin), so that drift of
  * the machine hits both sides of a comparison alike. One run of a case is:
  * start the threads, warm up, take a fixed-length sample, stop.
@@ -60,6 +64,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <sched.h>
@@ -72,6 +77,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
@@ -96,7 +102,7 @@ enum phase { PHASE_WARM, PHASE_MEASURE, PHASE_COOL, PHASE_STOP };
 enum op { OP_FAULT, OP_LOOKUP, OP_FAULT_PFN };
 enum target { TGT_RUST, TGT_C, TGT_ANON, NR_TARGETS };
 enum writer_kind { WRITER_NONE, WRITER_MMAP, WRITER_MPROTECT, WRITER_POPULATE,
-		   WRITER_DONTNEED, WRITER_SPIN, NR_WRITERS };
+		   WRITER_DONTNEED, WRITER_SPIN, WRITER_MMAP_OTHER, NR_WRITERS };
 enum refault { REFAULT_AUTO, REFAULT_MADVISE, REFAULT_ZAP, REFAULT_DROP };
 enum cpu_clock { CPU_CLOCK_THREAD, CPU_CLOCK_SCHEDSTAT, CPU_CLOCK_NONE };
 
@@ -104,7 +110,7 @@ static const char * const op_name[] = { "fault", "lookup", "fault_pfn" };
 static const char * const target_name[] = { "rust", "c", "anon" };
 static const char * const mode_name[] = { "default", "force_mmap" };
 static const char * const writer_name[] = { "alone", "mmap", "mprotect", "populate",
-					     "dontneed", "spin" };
+					     "dontneed", "spin", "mmap_other" };
 static const char * const refault_name[] = { "auto", "madvise", "zap", "drop" };
 static const char * const cpu_clock_name[] = { "thread_cputime", "schedstat", "none" };
 
@@ -282,15 +288,23 @@ static struct config cfg = {
 	.reps = 5,
 	.pages = 256,
 	.lat_every = 1,
-	.writers = { WRITER_MMAP, WRITER_POPULATE, WRITER_DONTNEED, WRITER_SPIN },
-	.nr_writers = 4,
+	.writers = { WRITER_MMAP, WRITER_POPULATE, WRITER_DONTNEED, WRITER_SPIN,
+		     WRITER_MMAP_OTHER },
+	.nr_writers = 5,
 	.refault = REFAULT_AUTO,
 	.pin = true,
 	.dev = { "/dev/rust-vmalock", "/dev/c-vmalock", NULL },
 };
 
-static int phase;
-static pthread_barrier_t start_barrier;
+/* Shared with the process the mmap_other writer runs in. */
+struct shared {
+	int phase;
+	pthread_barrier_t start_barrier;
+	int other_go;		/* set: run shared.other until PHASE_STOP */
+	struct writer other;
+};
+
+static struct shared *shared;
 static long page_size;
 static int cpus[MAX_THREADS];
 static unsigned int nr_cpus;
@@ -310,12 +324,12 @@ static unsigned int nr_samples;
 
 static int get_phase(void)
 {
-	return __atomic_load_n(&phase, __ATOMIC_RELAXED);
+	return __atomic_load_n(&shared->phase, __ATOMIC_RELAXED);
 }
 
 static void set_phase(int p)
 {
-	__atomic_store_n(&phase, p, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&shared->phase, p, __ATOMIC_SEQ_CST);
 }
 
 static __u64 now_ns(void)
@@ -586,7 +600,7 @@ static void *worker_main(void *arg)
 	w->tid = gettid();
 	pin(w->cpu);
 	ok = !worker_setup(w);
-	pthread_barrier_wait(&start_barrier);
+	pthread_barrier_wait(&shared->start_barrier);
 	if (ok && get_phase() != PHASE_STOP) {
 		if (w->c->op == OP_LOOKUP)
 			run_lookups(w);
@@ -618,7 +632,7 @@ static void *writer_main(void *arg)
 			region = NULL;
 		}
 	}
-	pthread_barrier_wait(&start_barrier);
+	pthread_barrier_wait(&shared->start_barrier);
 	while (!wr->err && get_phase() != PHASE_STOP) {
 		switch (wr->kind) {
 		case WRITER_MPROTECT:
@@ -660,6 +674,49 @@ static void *writer_main(void *arg)
 	if (region)
 		munmap(region, len);
 	return NULL;
+}
+
+/*
+ * The process the mmap_other writer runs in, forked before anything is
+ * mapped: it shares only the shared page with this one, and dies with it.
+ */
+static void other_main(pid_t parent)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	for (;;) {
+		while (!__atomic_load_n(&shared->other_go, __ATOMIC_ACQUIRE)) {
+			if (getppid() != parent)
+				_exit(0);
+			sleep_ms(1);
+		}
+		writer_main(&shared->other);
+		__atomic_store_n(&shared->other_go, 0, __ATOMIC_RELEASE);
+	}
+}
+
+/* The state the cases' threads and the mmap_other writer's process share. */
+static void setup_shared(void)
+{
+	pid_t parent = getpid();
+	unsigned int i;
+
+	shared = mmap(NULL, sizeof(*shared), PROT_READ | PROT_WRITE,
+		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (shared == MAP_FAILED) {
+		perror("mmap");
+		exit(1);
+	}
+	for (i = 0; i < cfg.nr_writers; i++) {
+		if (cfg.writers[i] != WRITER_MMAP_OTHER)
+			continue;
+		switch (fork()) {
+		case -1:
+			perror("fork");
+			exit(1);
+		case 0:
+			other_main(parent);
+		}
+	}
 }
 
 /* The /proc/vmstat counters of names[], all of them or false. */
@@ -881,6 +938,7 @@ static int run_case(struct bcase *c, struct sample *smp)
 	static __u64 hist[HIST_BUCKETS];
 	unsigned int i, j, n = c->threads;
 	size_t wsize = n * sizeof(struct worker);
+	pthread_barrierattr_t battr;
 	struct writer *wr = NULL;
 	struct worker *ws;
 	int err = 0;
@@ -892,13 +950,18 @@ static int run_case(struct bcase *c, struct sample *smp)
 		return -1;
 	}
 	if (c->writer != WRITER_NONE) {
-		wr = (struct writer *)((char *)ws + wsize);
+		wr = c->writer == WRITER_MMAP_OTHER ? &shared->other :
+		     (struct writer *)((char *)ws + wsize);
+		memset(wr, 0, sizeof(*wr));
 		wr->kind = c->writer;
 		/* Workers are on the first CPUs: the writer gets the last if it is free. */
 		wr->cpu = cfg.pin && n < nr_cpus ? cpus[nr_cpus - 1] : -1;
 	}
 	set_phase(PHASE_WARM);
-	pthread_barrier_init(&start_barrier, NULL, n + 1 + !!wr);
+	pthread_barrierattr_init(&battr);
+	pthread_barrierattr_setpshared(&battr, PTHREAD_PROCESS_SHARED);
+	pthread_barrier_init(&shared->start_barrier, &battr, n + 1 + !!wr);
+	pthread_barrierattr_destroy(&battr);
 	for (i = 0; i < n; i++) {
 		ws[i].c = c;
 		ws[i].cpu = cfg.pin ? cpus[i % nr_cpus] : -1;
@@ -908,11 +971,13 @@ static int run_case(struct bcase *c, struct sample *smp)
 		}
 		pthread_getcpuclockid(ws[i].thread, &ws[i].clock);
 	}
-	if (wr && pthread_create(&wr->thread, NULL, writer_main, wr)) {
+	if (wr == &shared->other) {
+		__atomic_store_n(&shared->other_go, 1, __ATOMIC_RELEASE);
+	} else if (wr && pthread_create(&wr->thread, NULL, writer_main, wr)) {
 		fprintf(stderr, "pthread_create failed\n");
 		exit(1);
 	}
-	pthread_barrier_wait(&start_barrier);
+	pthread_barrier_wait(&shared->start_barrier);
 	for (i = 0; i < n && !err; i++) {
 		if (ws[i].err) {
 			snprintf(c->error, sizeof(c->error), "%s: %s", ws[i].what,
@@ -939,9 +1004,13 @@ static int run_case(struct bcase *c, struct sample *smp)
 	set_phase(PHASE_STOP);
 	for (i = 0; i < n; i++)
 		pthread_join(ws[i].thread, NULL);
-	if (wr)
+	if (wr == &shared->other) {
+		while (__atomic_load_n(&shared->other_go, __ATOMIC_ACQUIRE))
+			sleep_ms(1);
+	} else if (wr) {
 		pthread_join(wr->thread, NULL);
-	pthread_barrier_destroy(&start_barrier);
+	}
+	pthread_barrier_destroy(&shared->start_barrier);
 
 	for (i = 0; i < n && !err; i++) {
 		if (ws[i].err) {
@@ -1510,7 +1579,7 @@ static void print_usage(const char *prog, int code)
 		"  -t, --threads LIST    thread counts, e.g. 1,2 (default 1,2,4,..,online CPUs)\n"
 		"  -p, --pages N         pages per thread (default 256)\n"
 		"  -W, --writers LIST    writer loops, first one against every case (default\n"
-		"                        mmap,populate,dontneed,spin; also mprotect)\n"
+		"                        mmap,populate,dontneed,spin,mmap_other; also mprotect)\n"
 		"  -R, --refault HOW     drop pages with drop (device DROP ioctl, per-VMA lock;\n"
 		"                        anon: madvise), madvise (MADV_DONTNEED; the PFN view:\n"
 		"                        zap) or zap (device ZAP ioctl; anon: mmap MAP_FIXED);\n"
@@ -1734,6 +1803,7 @@ int main(int argc, char **argv)
 		cfg.tcounts[cfg.nr_tcounts++] = i;
 	cfg.tcounts[cfg.nr_tcounts++] = nr_cpus;
 	parse_args(argc, argv);
+	setup_shared();
 	probe_system();
 	probe_devices();
 	build_cases();
