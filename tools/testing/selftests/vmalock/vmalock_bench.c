@@ -682,13 +682,18 @@ static void *writer_main(void *arg)
  */
 static void other_main(pid_t parent)
 {
+	cpu_set_t all;
+
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	sched_getaffinity(0, sizeof(all), &all);
 	for (;;) {
 		while (!__atomic_load_n(&shared->other_go, __ATOMIC_ACQUIRE)) {
 			if (getppid() != parent)
 				_exit(0);
 			sleep_ms(1);
 		}
+		/* Unpinned unless this case pins the writer, as a thread would be. */
+		sched_setaffinity(0, sizeof(all), &all);
 		writer_main(&shared->other);
 		__atomic_store_n(&shared->other_go, 0, __ATOMIC_RELEASE);
 	}
