@@ -656,9 +656,10 @@ impl VmaLockFile {
         let mm = MmWithUser::current().ok_or(EINVAL)?;
         // A zap needs no more than the VMA's read lock: page tables are only freed with the mmap
         // write lock held and the VMA write-marked, and faults racing with the zap map the same
-        // pages.
+        // pages. Not of the eager PFN view: x86 PAT tracks the frames `remap_pfn_range()`
+        // mapped, and on 6.12 any zap of such a VMA untracks them all, which needs the mmap lock.
         let zap = |vma: &VmaRef| {
-            if !maps_file(vma, file) || end > vma.end() {
+            if !maps_file(vma, file) || end > vma.end() || view(vma.pgoff()).0 == View::PfnEager {
                 return Err(EINVAL);
             }
             vma.zap_vma_range(start, end - start);

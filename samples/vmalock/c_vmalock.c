@@ -674,6 +674,7 @@ static long vmalock_drop(struct vmalock_file *vf, struct file *file,
 	struct vm_area_struct *vma;
 	struct vmalock_drop req;
 	unsigned long start, end;
+	pgoff_t first;
 	long ret;
 
 	ret = vmalock_get_arg(&req, argp, sizeof(req));
@@ -691,7 +692,13 @@ static long vmalock_drop(struct vmalock_file *vf, struct file *file,
 	vma = vmalock_vma_lock(vf, mm, start, &req.lock);
 	if (!vma) {
 		ret = -ENOENT;
-	} else if (vma->vm_file != file || end > vma->vm_end) {
+	} else if (vma->vm_file != file || end > vma->vm_end ||
+		   vmalock_view(vma->vm_pgoff, &first) == VMALOCK_VIEW_PFN_EAGER) {
+		/*
+		 * Not the eager PFN view: x86 PAT tracks the frames
+		 * remap_pfn_range() mapped, and on 6.12 any zap of such a VMA
+		 * untracks them all, which needs the mmap lock.
+		 */
 		ret = -EINVAL;
 	} else {
 		zap_vma_range(vma, start, end - start);

@@ -93,7 +93,9 @@ struct vmalock_zap {
  * mmap lock). Only page table entries go: the next touch faults the same
  * pages, with the same contents, back in (what MADV_DONTNEED does, which
  * 6.12 runs under the mmap read lock). ENOENT if there is no VMA at addr,
- * EINVAL if it is not this file's or ends before addr + len.
+ * EINVAL if it is not this file's, ends before addr + len or is the eager
+ * PFN view (on 6.12 x86 a zap of it untracks its PAT memtype, which needs
+ * the mmap lock).
  */
 struct vmalock_drop {
 	__u32 size;		/* in: sizeof(struct vmalock_drop) */

@@ -529,7 +529,8 @@ static int op_drop(void)
 	range(&a, &n);
 	if (M.pg[a].kind == HOLE) {
 		expect = ENOENT;
-	} else if (M.pg[a].kind != FILE_PAGE || M.pg[a].file != f) {
+	} else if (M.pg[a].kind != FILE_PAGE || M.pg[a].file != f ||
+		   M.pg[a].view == PFN_EAGER) {
 		expect = EINVAL;
 	} else {
 		vma_bounds(a, &s, &e);

@@ -1165,6 +1165,11 @@ TEST_F(vmalock, pfn_eager)
 	s = file_stats(self->fd);
 	EXPECT_EQ(s0.pfn_faults, s.pfn_faults);
 	EXPECT_EQ(s0.faults_vma, s.faults_vma);
+	/* DROP refuses the eager view (its zap needs the mmap lock on 6.12). */
+	EXPECT_EQ(EINVAL, vl_drop(self->fd, (unsigned long)PG(p, 4), 2 * self->psz, NULL));
+	EXPECT_EQ(-1, bad_page(p, self->psz, 0, n, 0));
+	EXPECT_EQ(s.drops_vma, file_stats(self->fd).drops_vma);
+	EXPECT_EQ(s0.pfn_faults, file_stats(self->fd).pfn_faults);
 	/* After a ZAP, the zapped pages fault back in. */
 	gen = zap_range(self->fd, PG(p, 4), 6 * self->psz);
 	ASSERT_EQ(1, gen);
