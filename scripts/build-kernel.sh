@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# build-kernel.sh <x86_64|arm64> <base|profile|test>
+# build-kernel.sh <x86_64|arm64> <base|profile|test|no-per-vma-lock>
 #
 # Builds the kernel tree ($TREE) currently checked out in the cache (see
 # series.sh) out of tree, in a build directory per kernel version, arch and
@@ -33,12 +33,16 @@ base|profile)
 test) frags+=("$REPO/configs/debug.config")
       # x86_64 test kernels also boot under virtme-ng (run-vng.sh).
       [ "$arch" = x86_64 ] && frags+=("$REPO/configs/vng.config") ;;
+# The kernel crate of a kernel without the per-VMA lock: built, not booted
+# (its fragment comes last, below).
+no-per-vma-lock) ;;
 *) die "unknown flavor $flavor" ;;
 esac
 # The selftests' own Kconfig needs (kselftest convention).
 for f in "$REPO"/tools/testing/selftests/*/config; do
 	[ -e "$f" ] && frags+=("$f")
 done
+[ "$flavor" = no-per-vma-lock ] && frags+=("$REPO/configs/no-per-vma-lock.config")
 
 mk=("${KMAKE[@]}" -C "$src" O="$B" ARCH="$karch")
 # One kernel build (or series checkout) at a time on this 2-core machine.
@@ -50,21 +54,34 @@ if [ ! -e "$B/.config" ] || [ "$(cat "$B/.fragments" 2>/dev/null)" != "$sum" ]; 
 	"${mk[@]}" -s tinyconfig
 	ARCH=$karch "$src/scripts/kconfig/merge_config.sh" -m -O "$B" "$B/.config" "${frags[@]}" >/dev/null
 	"${mk[@]}" -s olddefconfig
-	# merge_config.sh silently drops what Kconfig refuses: check every option.
-	bad=0
+	# merge_config.sh silently drops what Kconfig refuses: check every
+	# option, as the last fragment that names it sets it.
+	declare -A want=()
 	while IFS= read -r line; do
 		case $line in
-		CONFIG_*=*) grep -qx -- "$line" "$B/.config" || { echo "config: $line not set"; bad=1; } ;;
-		"# CONFIG_"*" is not set")
-			opt=${line#\# }; opt=${opt%% *}
-			grep -q "^$opt=" "$B/.config" && { echo "config: $opt should be unset"; bad=1; } ;;
+		CONFIG_*=*) want[${line%%=*}]=$line ;;
+		"# CONFIG_"*" is not set") opt=${line#\# }; want[${opt%% *}]=$line ;;
 		esac
 	done < <(cat "${frags[@]}")
+	bad=0
+	for opt in "${!want[@]}"; do
+		line=${want[$opt]}
+		case $line in
+		CONFIG_*) grep -qx -- "$line" "$B/.config" || { echo "config: $line not set"; bad=1; } ;;
+		*) grep -q "^$opt=" "$B/.config" && { echo "config: $opt should be unset"; bad=1; } ;;
+		esac
+	done
 	[ $bad = 0 ] || die "kernel config for $arch-$flavor is missing options"
 	echo "$sum" > "$B/.fragments"
 fi
 
 phase "build $arch-$flavor ($(kernel_version))"
+if [ "$flavor" = no-per-vma-lock ]; then
+	# `prepare` compiles the kernel crate, with its doctests.
+	"${mk[@]}" -j"$(nproc)" prepare
+	phase_end
+	exit 0
+fi
 # No log yet (a directory built before the log existed): recompile the crate.
 [ -e "$B/.clippy.log" ] || rm -f "$B/rust/kernel.o"
 before=$(stat -c %Y "$B/rust/kernel.o" 2>/dev/null || echo 0)

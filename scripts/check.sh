@@ -149,6 +149,11 @@ for TREE in "${trees[@]}"; do
 		guest_results "$T/$arch-vng" "$vm"
 		cp -r "$vm" "$res/vm-$T/$arch-vng"
 	done
+
+	# The kernel crate without CONFIG_PER_VMA_LOCK (a uniprocessor x86_64
+	# kernel): the series must build there too.
+	phase "build $T x86_64 without the per-VMA lock"
+	gate "$T/x86_64/no-per-vma-lock-build" "$REPO/scripts/build-kernel.sh" x86_64 no-per-vma-lock
 done
 phase_end
 

@@ -15,16 +15,21 @@
 //!
 //! `samples/vmalock/c_vmalock.c` is its C twin, with the same user API and behaviour.
 
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use core::{
+    ffi::c_void,
+    mem::size_of,
+    ptr,
+    sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed},
+};
 use kernel::{
-    c_str,
+    bindings, c_str,
     fs::File,
     ioctl::{_IOC_SIZE, _IOW, _IOWR},
     miscdevice::{MiscDevice, MiscDeviceOptions, MiscDeviceRegistration},
     mm::{
         revoke::RevocableMapping,
         virt::{flags, VmaNew, VmaRef},
-        vm_ops::{FaultLock, VmFault, VmFaultResult, VmOperations},
+        vm_ops::{FaultLock, VmFault, VmFaultResult, VmOperations, VmaInfo},
         MmWithUser, VmaLockKind,
     },
     new_mutex,
@@ -44,6 +49,7 @@ const STATS_GLOBAL: u32 = 1;
 
 const MODE_DEFAULT: u32 = 0;
 const MODE_FORCE_MMAP: u32 = 1;
+const MODE_FAIL_EAGER: u32 = 2;
 /// First page offset of the PFN view and of the eager PFN view (`VMALOCK_PFN*_OFFSET`).
 const PFN_PGOFF: usize = (1 << 40) >> PAGE_SHIFT;
 const PFN_EAGER_PGOFF: usize = (1 << 41) >> PAGE_SHIFT;
@@ -200,8 +206,9 @@ enum Counter {
     BuffersFreed,
     DropsVma,
     DropsMmap,
+    StaleEntries,
 }
-const NR_COUNTERS: usize = Counter::DropsMmap as usize + 1;
+const NR_COUNTERS: usize = Counter::StaleEntries as usize + 1;
 
 /// A set of statistics: of one open file, or global.
 struct Counters([AtomicU64; NR_COUNTERS]);
@@ -230,6 +237,8 @@ static GLOBAL: Counters = Counters::new();
 struct Shared {
     counters: Counters,
     force_mmap: AtomicBool,
+    /// `VMALOCK_MODE_FAIL_EAGER`.
+    fail_eager: AtomicBool,
     generation: AtomicU64,
     /// The address space the file maps through, and the pages its PFN view shows.
     #[pin]
@@ -241,6 +250,7 @@ impl Shared {
         pin_init!(Shared {
             counters: Counters::new(),
             force_mmap: AtomicBool::new(force_mmap()),
+            fail_eager: AtomicBool::new(false),
             generation: AtomicU64::new(0),
             // Revoked until the first `mmap` allocates the buffer.
             revocable <- RevocableMapping::new(None),
@@ -258,16 +268,25 @@ impl Shared {
 struct Buffer {
     pages: Arc<KVec<Page>>,
     shared: Arc<Shared>,
+    /// The address of the failed mapping (`VMALOCK_MODE_FAIL_EAGER`).
+    probe: Option<usize>,
 }
 
 impl Buffer {
-    fn new(npages: usize, shared: Arc<Shared>) -> Result<Arc<Self>> {
+    fn new(npages: usize, shared: Arc<Shared>, probe: Option<usize>) -> Result<Arc<Self>> {
         let mut pages = KVec::with_capacity(npages, GFP_KERNEL)?;
         for _ in 0..npages {
             pages.push(Page::alloc_page(GFP_KERNEL | __GFP_ZERO)?, GFP_KERNEL)?;
         }
         let pages = Arc::new(pages, GFP_KERNEL)?;
-        let buffer = Arc::new(Buffer { pages, shared }, GFP_KERNEL)?;
+        let buffer = Arc::new(
+            Buffer {
+                pages,
+                shared,
+                probe,
+            },
+            GFP_KERNEL,
+        )?;
         buffer.shared.count(Counter::Buffers, 1);
         buffer.write_headers(0, npages, 0)?;
         Ok(buffer)
@@ -286,6 +305,24 @@ impl Buffer {
 
 impl Drop for Buffer {
     fn drop(&mut self) {
+        // Still in the failed `mmap`, with page faults disabled: an address that reads has an
+        // entry for a page about to be freed.
+        for i in 0..self.probe.map_or(0, |_| self.pages.len()) {
+            let address = self.probe.unwrap_or(0) + i * PAGE_SIZE;
+            let mut word = 0u64;
+            // SAFETY: `word` is valid for writes of its size. `copy_from_user_nofault()` checks
+            // the user address and fails instead of faulting.
+            let ret = unsafe {
+                bindings::copy_from_user_nofault(
+                    ptr::from_mut(&mut word).cast(),
+                    address as *const c_void,
+                    size_of::<u64>(),
+                )
+            };
+            if ret == 0 {
+                self.shared.count(Counter::StaleEntries, 1);
+            }
+        }
         self.shared.count(Counter::BuffersFreed, 1);
     }
 }
@@ -318,11 +355,11 @@ struct BufferVmOps;
 impl VmOperations for BufferVmOps {
     type Data = Buffer;
 
-    fn open(buffer: ArcBorrow<'_, Buffer>, _vma: &VmaRef) {
+    fn open(buffer: ArcBorrow<'_, Buffer>, _vma: &VmaInfo) {
         buffer.shared.count(Counter::VmaOpens, 1);
     }
 
-    fn close(buffer: ArcBorrow<'_, Buffer>, _vma: &VmaRef) {
+    fn close(buffer: ArcBorrow<'_, Buffer>, _vma: &VmaInfo) {
         buffer.shared.count(Counter::VmaCloses, 1);
     }
 
@@ -376,16 +413,19 @@ impl MiscDevice for VmaLockFile {
 
     fn open(file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<Pin<KBox<Self>>> {
         let shared = Arc::pin_init(Shared::new(), GFP_KERNEL)?;
-        // SAFETY: We are in `open`. The open file holds `shared` until it is released, after its
-        // last VMA is gone, and each VMA holds it too (through its buffer).
-        unsafe { shared.revocable.attach(file) };
-        KBox::try_pin_init(
+        let this = KBox::try_pin_init(
             try_pin_init!(VmaLockFile {
                 shared,
                 buffer <- new_mutex!((DEFAULT_PAGES, None)),
             }),
             GFP_KERNEL,
-        )
+        )?;
+        // Attached after the last step that can fail, so that a failed `open` never leaves the
+        // file's `f_mapping` pointing at freed memory.
+        // SAFETY: We are in `open`. The open file holds `shared` until it is released, after its
+        // last VMA is gone, and each VMA holds it too (through its buffer).
+        unsafe { this.shared.revocable.attach(file) };
+        Ok(this)
     }
 
     fn mmap(this: Pin<&VmaLockFile>, _file: &File, vma: &VmaNew) -> Result {
@@ -395,6 +435,9 @@ impl MiscDevice for VmaLockFile {
         }
         let npages = (vma.end() - vma.start()) / PAGE_SIZE;
         let (view, first) = view(vma.pgoff());
+        if view == View::PfnEager && this.shared.fail_eager.load(Relaxed) {
+            return Self::mmap_fail_eager(&this.shared, vma, npages);
+        }
         let end = first.checked_add(npages).ok_or(EINVAL)?;
         let buffer = this.buffer(end)?;
         // Installed first: if a step below fails, the misc device removes the operations again
@@ -502,6 +545,22 @@ fn write_back<T: AsBytes>(arg: usize, value: &T) -> Result {
 }
 
 impl VmaLockFile {
+    /// `VMALOCK_MODE_FAIL_EAGER`: maps a buffer that only this VMA holds, page by page as the
+    /// eager view does, then fails. The misc device removes the entries and drops the VMA's
+    /// reference to the buffer, whose `drop` counts the entries left.
+    fn mmap_fail_eager(shared: &Arc<Shared>, vma: &VmaNew, npages: usize) -> Result {
+        let buffer = Buffer::new(npages, shared.clone(), Some(vma.start()))?;
+        vma.set_vm_ops::<BufferVmOps>(buffer.clone())?;
+        vma.set_pfnmap()?;
+        for (i, page) in buffer.pages.iter().enumerate() {
+            // SAFETY: The page belongs to `buffer`, which this VMA holds: if `mmap` fails, the
+            // misc device removes the VMA's entries before it drops that reference. Each
+            // address is mapped once.
+            unsafe { vma.remap_page(vma.start() + i * PAGE_SIZE, page)? };
+        }
+        Err(Error::from_errno(-(bindings::ECANCELED as i32)))
+    }
+
     /// Returns the buffer for a mapping of its first `npages` pages, allocating it on first use.
     ///
     /// Fails with `EINVAL`, before anything is allocated, if the buffer is smaller.
@@ -516,7 +575,7 @@ impl VmaLockFile {
         if npages > guard.0 {
             return Err(EINVAL);
         }
-        let buffer = Buffer::new(guard.0, self.shared.clone())?;
+        let buffer = Buffer::new(guard.0, self.shared.clone(), None)?;
         // Nothing was shown before: this cannot fail.
         self.shared.revocable.restore(buffer.pages.clone())?;
         guard.1 = Some(buffer.clone());
@@ -541,7 +600,9 @@ impl VmaLockFile {
         // Not held across the copy to user space, which may fault and take the mmap lock
         // (`mmap` takes this mutex under the mmap lock).
         info.npages = self.buffer.lock().0 as u64;
-        info.mode = if self.shared.force_mmap.load(Relaxed) {
+        info.mode = if self.shared.fail_eager.load(Relaxed) {
+            MODE_FAIL_EAGER
+        } else if self.shared.force_mmap.load(Relaxed) {
             MODE_FORCE_MMAP
         } else {
             MODE_DEFAULT
@@ -553,11 +614,12 @@ impl VmaLockFile {
 
     fn set_mode(&self, arg: usize) -> Result {
         let mode: u32 = user_slice(arg, _IOC_SIZE(IOC_SET_MODE)).reader().read()?;
-        match mode {
-            MODE_DEFAULT => self.shared.force_mmap.store(false, Relaxed),
-            MODE_FORCE_MMAP => self.shared.force_mmap.store(true, Relaxed),
-            _ => return Err(EINVAL),
+        if !matches!(mode, MODE_DEFAULT | MODE_FORCE_MMAP | MODE_FAIL_EAGER) {
+            return Err(EINVAL);
         }
+        let shared = &self.shared;
+        shared.force_mmap.store(mode == MODE_FORCE_MMAP, Relaxed);
+        shared.fail_eager.store(mode == MODE_FAIL_EAGER, Relaxed);
         Ok(())
     }
 
@@ -635,7 +697,7 @@ impl VmaLockFile {
             shared.count(Counter::WriteMarks, 1);
             vmas += 1;
             let (s, e) = (start.max(vma.start()), end.min(vma.end()));
-            vma.zap_vma_range(s, e - s);
+            vma.zap_vma_range(s, e - s)?;
             shared.count(Counter::PagesZapped, ((e - s) / PAGE_SIZE) as u64);
             let first = view(vma.pgoff()).1 + (s - vma.start()) / PAGE_SIZE;
             buffer.write_headers(first, (e - s) / PAGE_SIZE, generation)?;
@@ -654,16 +716,14 @@ impl VmaLockFile {
         write_back(arg, &req)?;
         let (start, end) = page_range(req.addr, req.len)?;
         let mm = MmWithUser::current().ok_or(EINVAL)?;
-        // A zap needs no more than the VMA's read lock: page tables are only freed with the mmap
-        // write lock held and the VMA write-marked, and faults racing with the zap map the same
-        // pages. Not of the eager PFN view: x86 PAT tracks the frames `remap_pfn_range()`
-        // mapped, and on 6.12 any zap of such a VMA untracks them all, which needs the mmap lock.
+        // A zap needs no more than the VMA's read lock, as for `MADV_DONTNEED`, and faults
+        // racing with it map the same pages; `try_zap_vma_range` refuses the VMAs whose zap
+        // needs more (6.12 x86: an eager PFN view of one page, which PAT tracks as a whole).
         let zap = |vma: &VmaRef| {
-            if !maps_file(vma, file) || end > vma.end() || view(vma.pgoff()).0 == View::PfnEager {
+            if !maps_file(vma, file) {
                 return Err(EINVAL);
             }
-            vma.zap_vma_range(start, end - start);
-            Ok(())
+            vma.try_zap_vma_range(start, end - start)
         };
         let (res, lock) = self.with_vma(&mm, start, zap).ok_or(ENOENT)?;
         res?;

@@ -65,6 +65,7 @@ enum vmalock_counter {
 	VMALOCK_BUFFERS_FREED,
 	VMALOCK_DROPS_VMA,
 	VMALOCK_DROPS_MMAP,
+	VMALOCK_STALE_ENTRIES,
 	VMALOCK_NR_COUNTERS,
 };
 
@@ -90,6 +91,7 @@ struct vmalock_shared {
 	struct kref ref;
 	struct vmalock_counters counters;
 	bool force_mmap;
+	bool fail_eager;	/* VMALOCK_MODE_FAIL_EAGER */
 	atomic64_t generation;
 	struct address_space mapping;
 	struct rw_semaphore revoke_sem;
@@ -100,6 +102,8 @@ struct vmalock_shared {
 struct vmalock_buffer {
 	struct kref ref;
 	struct vmalock_shared *shared;
+	/* The address of the failed mapping (VMALOCK_MODE_FAIL_EAGER), or 0. */
+	unsigned long probe;
 	unsigned long npages;
 	struct page *pages[] __counted_by(npages);
 };
@@ -131,7 +135,18 @@ static void vmalock_buffer_release(struct kref *ref)
 {
 	struct vmalock_buffer *buf = container_of(ref, struct vmalock_buffer, ref);
 	unsigned long i;
+	u64 word;
 
+	/*
+	 * Still in the failed mmap, page faults disabled: an address that reads
+	 * has an entry for a page about to be freed.
+	 */
+	for (i = 0; buf->probe && i < buf->npages; i++) {
+		if (!copy_from_user_nofault(&word, (const void __user *)
+					    (buf->probe + (i << PAGE_SHIFT)),
+					    sizeof(word)))
+			vmalock_count(buf->shared, VMALOCK_STALE_ENTRIES, 1);
+	}
 	for (i = 0; i < buf->npages; i++)
 		__free_page(buf->pages[i]);
 	vmalock_count(buf->shared, VMALOCK_BUFFERS_FREED, 1);
@@ -341,6 +356,51 @@ static int vmalock_release(struct inode *inode, struct file *file)
 	return 0;
 }
 
+/*
+ * Whether remap_pfn_range() made the VMA PAT-tracked as a whole: on 6.12 x86,
+ * a remap of the whole VMA sets VM_PAT, and every later zap untracks it,
+ * whatever lock the zap holds (unmap_mapping_range() holds only i_mmap_rwsem),
+ * racing with the others. The Rust abstraction's remap_pfn_range() refuses
+ * it; so does this driver. Later kernels untrack when the VMA is freed and
+ * have no VM_PAT.
+ */
+static bool vmalock_pat_tracked(struct vm_area_struct *vma)
+{
+#ifdef VM_PAT
+	return vma->vm_flags & VM_PAT;
+#else
+	return false;
+#endif
+}
+
+/*
+ * VMALOCK_MODE_FAIL_EAGER: maps a buffer that only this VMA holds, page by
+ * page as the eager view does, then fails. The entries go before the buffer,
+ * whose release counts those it can still read through.
+ */
+static int vmalock_mmap_fail_eager(struct vmalock_file *vf,
+				   struct vm_area_struct *vma)
+{
+	struct vmalock_buffer *buf;
+	unsigned long i;
+	int ret = 0;
+
+	buf = vmalock_buffer_alloc(vma_pages(vma), vf->shared);
+	if (!buf)
+		return -ENOMEM;
+	buf->probe = vma->vm_start;
+	if (!(vma->vm_flags & VM_SHARED))
+		vm_flags_clear(vma, VM_MAYWRITE);
+	vm_flags_set(vma, VM_PFNMAP | VM_IO | VM_DONTEXPAND | VM_DONTDUMP);
+	for (i = 0; i < vma_pages(vma) && !ret; i++)
+		ret = remap_pfn_range(vma, vma->vm_start + (i << PAGE_SHIFT),
+				      page_to_pfn(buf->pages[i]), PAGE_SIZE,
+				      vma->vm_page_prot);
+	zap_vma_range(vma, vma->vm_start, vma->vm_end - vma->vm_start);
+	kref_put(&buf->ref, vmalock_buffer_release);
+	return ret ?: -ECANCELED;
+}
+
 static int vmalock_mmap(struct file *file, struct vm_area_struct *vma)
 {
 	struct vmalock_file *vf = file->private_data;
@@ -353,10 +413,13 @@ static int vmalock_mmap(struct file *file, struct vm_area_struct *vma)
 	if (!(vma->vm_flags & VM_SHARED) && (vma->vm_flags & VM_WRITE))
 		return -EINVAL;
 
+	view = vmalock_view(vma->vm_pgoff, &first);
+	if (view == VMALOCK_VIEW_PFN_EAGER && READ_ONCE(vf->shared->fail_eager))
+		return vmalock_mmap_fail_eager(vf, vma);
+
 	/* Called under the mmap write lock: no copy to or from user space here. */
 	mutex_lock(&vf->lock);
 	buf = vf->buf;
-	view = vmalock_view(vma->vm_pgoff, &first);
 	if (check_add_overflow(first, vma_pages(vma), &end) ||
 	    end > (buf ? buf->npages : vf->npages)) {
 		ret = -EINVAL;
@@ -395,6 +458,11 @@ static int vmalock_mmap(struct file *file, struct vm_area_struct *vma)
 			ret = remap_pfn_range(vma, vma->vm_start + (i << PAGE_SHIFT),
 					      page_to_pfn(buf->pages[first + i]),
 					      PAGE_SIZE, vma->vm_page_prot);
+			if (!ret && vmalock_pat_tracked(vma)) {
+				zap_vma_range(vma, vma->vm_start,
+					      vma->vm_end - vma->vm_start);
+				ret = -EINVAL;
+			}
 			if (ret) {
 				kref_put(&buf->ref, vmalock_buffer_release);
 				return ret;
@@ -458,8 +526,9 @@ static long vmalock_get_info(struct vmalock_file *vf,
 	mutex_lock(&vf->lock);
 	info.npages = vf->npages;
 	mutex_unlock(&vf->lock);
-	info.mode = READ_ONCE(vf->shared->force_mmap) ?
-		    VMALOCK_MODE_FORCE_MMAP : VMALOCK_MODE_DEFAULT;
+	info.mode = READ_ONCE(vf->shared->fail_eager) ? VMALOCK_MODE_FAIL_EAGER :
+		    READ_ONCE(vf->shared->force_mmap) ? VMALOCK_MODE_FORCE_MMAP :
+		    VMALOCK_MODE_DEFAULT;
 	info.generation = atomic64_read(&vf->shared->generation);
 	info.max_pages = max_pages;
 	if (copy_to_user(argp, &info, sizeof(info)))
@@ -473,16 +542,12 @@ static long vmalock_set_mode(struct vmalock_file *vf, u32 __user *argp)
 
 	if (get_user(mode, argp))
 		return -EFAULT;
-	switch (mode) {
-	case VMALOCK_MODE_DEFAULT:
-		WRITE_ONCE(vf->shared->force_mmap, false);
-		return 0;
-	case VMALOCK_MODE_FORCE_MMAP:
-		WRITE_ONCE(vf->shared->force_mmap, true);
-		return 0;
-	default:
+	if (mode != VMALOCK_MODE_DEFAULT && mode != VMALOCK_MODE_FORCE_MMAP &&
+	    mode != VMALOCK_MODE_FAIL_EAGER)
 		return -EINVAL;
-	}
+	WRITE_ONCE(vf->shared->force_mmap, mode == VMALOCK_MODE_FORCE_MMAP);
+	WRITE_ONCE(vf->shared->fail_eager, mode == VMALOCK_MODE_FAIL_EAGER);
+	return 0;
 }
 
 /*
@@ -663,9 +728,8 @@ static long vmalock_zap(struct vmalock_file *vf, struct file *file,
 /*
  * Drops the caller's pages of a range of one of this file's VMAs, under that
  * VMA's lock alone where it can be taken: the pages fault back in on the
- * next touch. A zap needs no more than the VMA's read lock: page tables are
- * only freed with the mmap write lock held and the VMA write-marked, and
- * faults racing with the zap map the same pages.
+ * next touch. A zap needs no more than the VMA's read lock, as for
+ * MADV_DONTNEED, and faults racing with the zap map the same pages.
  */
 static long vmalock_drop(struct vmalock_file *vf, struct file *file,
 			 struct vmalock_drop __user *argp)
@@ -674,7 +738,6 @@ static long vmalock_drop(struct vmalock_file *vf, struct file *file,
 	struct vm_area_struct *vma;
 	struct vmalock_drop req;
 	unsigned long start, end;
-	pgoff_t first;
 	long ret;
 
 	ret = vmalock_get_arg(&req, argp, sizeof(req));
@@ -692,13 +755,7 @@ static long vmalock_drop(struct vmalock_file *vf, struct file *file,
 	vma = vmalock_vma_lock(vf, mm, start, &req.lock);
 	if (!vma) {
 		ret = -ENOENT;
-	} else if (vma->vm_file != file || end > vma->vm_end ||
-		   vmalock_view(vma->vm_pgoff, &first) == VMALOCK_VIEW_PFN_EAGER) {
-		/*
-		 * Not the eager PFN view: x86 PAT tracks the frames
-		 * remap_pfn_range() mapped, and on 6.12 any zap of such a VMA
-		 * untracks them all, which needs the mmap lock.
-		 */
+	} else if (vma->vm_file != file || end > vma->vm_end) {
 		ret = -EINVAL;
 	} else {
 		zap_vma_range(vma, start, end - start);
@@ -759,6 +816,7 @@ static long vmalock_get_stats(struct vmalock_file *vf,
 	st.buffers_freed = atomic64_read(&cnt->c[VMALOCK_BUFFERS_FREED]);
 	st.drops_vma = atomic64_read(&cnt->c[VMALOCK_DROPS_VMA]);
 	st.drops_mmap = atomic64_read(&cnt->c[VMALOCK_DROPS_MMAP]);
+	st.stale_entries = atomic64_read(&cnt->c[VMALOCK_STALE_ENTRIES]);
 	if (copy_to_user(argp, &st, sizeof(st)))
 		return -EFAULT;
 	return 0;

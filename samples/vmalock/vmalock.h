@@ -53,6 +53,14 @@ struct vmalock_info {
 
 #define VMALOCK_MODE_DEFAULT	0	/* faults run under the per-VMA lock */
 #define VMALOCK_MODE_FORCE_MMAP	1	/* faults retry under the mmap lock */
+/*
+ * Test mode: an mmap of the eager PFN view maps a buffer of its own size that
+ * only the new VMA holds, page by page, then fails with ECANCELED. As that
+ * buffer is freed it counts the pages the failed mapping's addresses still
+ * reach (stale_entries): a failed mmap must remove its page table entries
+ * before it frees what they map. Faults behave as in VMALOCK_MODE_DEFAULT.
+ */
+#define VMALOCK_MODE_FAIL_EAGER	2
 
 #define VMALOCK_LOCK_VMA	1	/* served under the per-VMA lock */
 #define VMALOCK_LOCK_MMAP	2	/* served under the mmap read lock */
@@ -127,6 +135,7 @@ struct vmalock_stats {
 	__u64 buffers_freed;	/* buffers freed (file and all its mappings gone) */
 	__u64 drops_vma;	/* DROPs served under the per-VMA lock */
 	__u64 drops_mmap;	/* DROPs served under the mmap lock */
+	__u64 stale_entries;	/* VMALOCK_MODE_FAIL_EAGER: pages still mapped */
 };
 
 /*

@@ -59,6 +59,15 @@ impl MmWithUser {
     ///
     /// Returns `None` if no VMA contains `addr`, otherwise what `f` returned and which lock served
     /// it. The caller can count [`VmaLockKind::Mmap`] returns to observe per-VMA lock fallbacks.
+    /// Without `CONFIG_PER_VMA_LOCK` the mmap read lock always serves.
+    ///
+    /// The fallback waits for the mmap lock, uninterruptibly; [`MmWithUser::with_vma_killable`]
+    /// stops waiting on a fatal signal. Never call either with a VMA of the same address space
+    /// locked, as a fault handler ([`VmFault`]) has: a writer holding the mmap write lock waits
+    /// in `vma_start_write()` for that VMA's readers, and the fallback waits for the writer
+    /// (lockdep reports it).
+    ///
+    /// [`VmFault`]: super::vm_ops::VmFault
     ///
     /// # Examples
     ///
@@ -84,6 +93,30 @@ impl MmWithUser {
         let guard = self.mmap_read_lock();
         let vma = guard.vma_lookup(addr)?;
         Some((f(vma), VmaLockKind::Mmap))
+    }
+
+    /// As [`MmWithUser::with_vma`], but returns `EINTR`, without calling `f`, if a fatal signal
+    /// arrives while it waits for the mmap read lock.
+    pub fn with_vma_killable<T>(
+        &self,
+        addr: usize,
+        f: impl FnOnce(&VmaRef) -> T,
+    ) -> Result<Option<(T, VmaLockKind)>> {
+        if let Some(vma) = self.lock_vma_under_rcu(addr) {
+            return Ok(Some((f(&vma), VmaLockKind::Vma)));
+        }
+        // SAFETY: The pointer is valid since self is a reference.
+        if unsafe { bindings::mmap_read_lock_killable(self.as_raw()) } != 0 {
+            return Err(EINTR);
+        }
+        // INVARIANT: We just took the read lock, which the guard releases.
+        let guard = MmapReadGuard {
+            mm: self,
+            _nts: NotThreadSafe,
+        };
+        Ok(guard
+            .vma_lookup(addr)
+            .map(|vma| (f(vma), VmaLockKind::Mmap)))
     }
 
     /// Takes the mmap write lock.
@@ -129,6 +162,43 @@ impl MmWithUser {
     }
 }
 
+impl VmaRef {
+    /// Removes the pages mapped in `[address, address + size)`, which must lie within this VMA,
+    /// under whichever lock the caller holds on it (`zap_vma_range()`). Page tables stay.
+    ///
+    /// Unlike [`VmaRef::zap_vma_range`] it says why it did nothing: `EINVAL` if the range is
+    /// empty or not within the VMA, or if the zap would need the mmap write lock. That is the
+    /// case on 6.12 x86 for a VMA that `remap_pfn_range()` mapped whole (`VM_PAT`): the zap
+    /// untracks its PAT memtype, walking its page tables and clearing `VM_PAT` non-atomically.
+    /// A write-marked VMA zaps it with [`VmaWriteLocked::zap_vma_range`]. Later kernels
+    /// untrack when the VMA is freed, not in a zap, and never refuse.
+    pub fn try_zap_vma_range(&self, address: usize, size: usize) -> Result {
+        // SAFETY: By the type invariants the VMA is valid; the helper reads its flags.
+        if unsafe { bindings::vma_zap_needs_write_lock(self.as_ptr()) } {
+            return Err(EINVAL);
+        }
+        // SAFETY: The VMA is locked (type invariants), and its zap needs no more than that.
+        unsafe { self.zap_locked(address, size) }
+    }
+
+    /// Zaps `[address, address + size)`, if it lies within this VMA.
+    ///
+    /// # Safety
+    ///
+    /// If `vma_zap_needs_write_lock()` is true for the VMA, the caller holds the mmap write
+    /// lock; otherwise the VMA's per-VMA lock or mmap lock is enough.
+    pub(crate) unsafe fn zap_locked(&self, address: usize, size: usize) -> Result {
+        let end = address.checked_add(size).ok_or(EINVAL)?;
+        if size == 0 || address < self.start() || end > self.end() {
+            return Err(EINVAL);
+        }
+        // SAFETY: The range lies within the VMA, which is valid, and the caller holds the lock
+        // the zap needs.
+        unsafe { bindings::zap_vma_range(self.as_ptr(), address as _, size as _) };
+        Ok(())
+    }
+}
+
 impl<'a> MmapReadGuard<'a> {
     /// Takes the per-VMA read lock of the VMA containing `addr`.
     ///
@@ -138,7 +208,8 @@ impl<'a> MmapReadGuard<'a> {
     /// Returns `Ok(None)` if no VMA contains `addr`. Nobody can write-mark the VMA while the mmap
     /// lock is held, so on 6.12 this cannot fail; where the kernel counts VMA readers in a
     /// bounded reference count (`vm_refcnt`, since 6.15), taking it fails with `EAGAIN` when the
-    /// count is saturated.
+    /// count is saturated. Without `CONFIG_PER_VMA_LOCK` there is no VMA lock to take, and it
+    /// always fails with `EAGAIN`.
     pub fn lock_vma(&self, addr: usize) -> Result<Option<VmaReadGuard<'a>>> {
         // SAFETY: `vma_lookup_locked` needs the mmap lock for as long as the result is used. The
         // result is used under the mmap read lock `self` holds until the VMA read lock is taken
@@ -182,7 +253,7 @@ impl<'a> MmapReadGuard<'a> {
 ///     for vma in guard.vmas(start, end) {
 ///         let vma = guard.vma_start_write(vma)?;
 ///         let (s, e) = (start.max(vma.start()), end.min(vma.end()));
-///         vma.zap_vma_range(s, e - s);
+///         vma.zap_vma_range(s, e - s)?;
 ///     }
 ///     Ok(())
 /// }
@@ -384,6 +455,16 @@ impl VmaWriteLocked {
         let this: &Self = unsafe { &*vma.cast() };
         this.assert_write_locked();
         this
+    }
+
+    /// Removes the pages mapped in `[address, address + size)`, which must lie within this VMA
+    /// (`zap_vma_range()`); `EINVAL` if it does not. Page tables stay.
+    ///
+    /// Unlike [`VmaRef::try_zap_vma_range`] it never refuses a VMA: the mmap write lock is held.
+    #[inline]
+    pub fn zap_vma_range(&self, address: usize, size: usize) -> Result {
+        // SAFETY: By the type invariants the mmap write lock is held.
+        unsafe { self.zap_locked(address, size) }
     }
 
     /// Checks the write mark (`vma_assert_write_locked`, active with `CONFIG_DEBUG_VM`).

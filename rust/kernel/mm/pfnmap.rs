@@ -216,14 +216,25 @@ impl VmaNew {
     /// (`remap_pfn_range()`), so that they never fault.
     ///
     /// Fails with `EINVAL` unless the VMA is a PFN map ([`VmaNew::set_pfnmap`]) without
-    /// `VM_MIXEDMAP`, or if the range is not page-aligned or not inside the VMA. If the
-    /// `mmap` handler fails afterwards, the core removes the entries.
+    /// `VM_MIXEDMAP`, or if the range is not page-aligned or not inside the VMA. On 6.12 x86 it
+    /// also fails with `EINVAL`, mapping nothing, if the range is the whole VMA: that kernel
+    /// then tracks the VMA's PAT memtype as a whole (`VM_PAT`) and untracks it in every later
+    /// zap, whatever lock the zap holds, so that two zaps (`munmap()` and a revocation's
+    /// `unmap_mapping_range()`, say) race. Remap such a VMA in parts, or from faults. If the
+    /// `mmap` handler fails afterwards, the entries are removed before `mmap` returns to the
+    /// core: by the misc device ([`VmaNew::set_vm_ops`] documents it), or by the core's error
+    /// path (`unmap_region()`), which other threads of the process can race with until then.
     ///
     /// # Safety
     ///
-    /// The memory at the page frames must stay valid, and must not be reused for anything
-    /// else, until every page table entry mapping it is gone, as for
-    /// [`VmaPfnMap::insert_pfn`].
+    /// - The memory at the page frames must stay valid, and must not be reused for anything
+    ///   else, until every page table entry mapping it is gone, as for
+    ///   [`VmaPfnMap::insert_pfn`]. If `mmap` fails, that is when the core's error path ran,
+    ///   unless the VMA runs operations installed with [`VmaNew::set_vm_ops`] from a misc
+    ///   device, whose undo removes the entries before it drops the VMA's data: memory owned
+    ///   by that data qualifies.
+    /// - No address of the range may have been mapped already in this `mmap` call
+    ///   (`remap_pfn_range()` calls `BUG()` on a present entry).
     pub unsafe fn remap_pfn_range(
         &self,
         address: usize,
@@ -243,8 +254,9 @@ impl VmaNew {
             return Err(EINVAL);
         }
         // SAFETY: The mmap write lock is held on a VMA being set up (type invariants), which
-        // is a PFN map that is not copy-on-write, so `remap_pfn_range()` changes neither its
-        // flags nor its offset; the range is inside it. The caller keeps the memory valid.
+        // is a PFN map that is not copy-on-write, so `remap_pfn_range()` keeps its offset and
+        // only sets flags it has (and `VM_PAT`, undone below); the range is inside it. The
+        // caller keeps the memory valid and has not mapped the range yet.
         to_result(unsafe {
             bindings::remap_pfn_range(
                 self.as_ptr(),
@@ -253,22 +265,34 @@ impl VmaNew {
                 size as c_ulong,
                 prot.0,
             )
-        })
+        })?;
+        // SAFETY: The VMA is valid and we hold its mmap write lock.
+        if unsafe { bindings::vma_zap_needs_write_lock(self.as_ptr()) } {
+            // 6.12 x86 tracked the VMA's PAT memtype as a whole (`VM_PAT`): every later zap
+            // would untrack it under whatever lock that zap holds (`unmap_mapping_range()` holds
+            // only `i_mmap_rwsem`), racing with the others. The zap under the mmap write lock
+            // untracks it and removes the entries.
+            // SAFETY: We hold the mmap write lock; the range is the whole VMA.
+            let _ = unsafe { self.zap_locked(self.start(), self.end() - self.start()) };
+            return Err(EINVAL);
+        }
+        Ok(())
     }
 
     /// Maps `page` at `address` now, with the VMA's protection (`remap_pfn_range()` of one
     /// page), taking no reference on it.
     ///
-    /// Fails as [`VmaNew::remap_pfn_range`] does.
+    /// Fails as [`VmaNew::remap_pfn_range`] does, so on 6.12 x86 for a VMA of one page.
     ///
     /// # Safety
     ///
-    /// `page` must not be freed until every page table entry mapping it is gone: for example,
-    /// it belongs to the data installed on this VMA with [`VmaNew::set_vm_ops`], and the driver
-    /// also holds that data until `mmap` returned (if `mmap` fails, the core removes the
-    /// entries without calling `close`).
+    /// As for [`VmaNew::remap_pfn_range`]: `page` must not be freed until every page table
+    /// entry mapping it is gone (for example, it belongs to the data installed on this VMA with
+    /// [`VmaNew::set_vm_ops`] from a misc device's `mmap`), and `address` must not have been
+    /// mapped already in this `mmap` call.
     pub unsafe fn remap_page(&self, address: usize, page: &Page) -> Result {
-        // SAFETY: The caller keeps the page valid while it is mapped.
+        // SAFETY: The caller keeps the page valid while it is mapped and has not mapped
+        // `address` yet.
         unsafe { self.remap_pfn_range(address, page_pfn(page), PAGE_SIZE, Pgprot::of(self)) }
     }
 }

@@ -17,6 +17,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "vmalock.h"
@@ -132,6 +133,21 @@ static inline int vl_drop(int fd, unsigned long addr, unsigned long len,
 	if (!ret && lock)
 		*lock = d.lock;
 	return ret;
+}
+
+/*
+ * Whether a zap of a VMA that remap_pfn_range() mapped whole needs the mmap
+ * write lock, so that DROP refuses it (EINVAL): on 6.12 x86, where the zap
+ * untracks the VMA's PAT memtype (VM_PAT). Later kernels untrack when the
+ * VMA is freed.
+ */
+static inline int vl_zap_needs_write_lock_for_eager(void)
+{
+	struct utsname u;
+
+	if (uname(&u))
+		return 0;
+	return !strcmp(u.machine, "x86_64") && !strncmp(u.release, "6.12.", 5);
 }
 
 static inline sigjmp_buf *vl_probe_env(void)

@@ -43,6 +43,11 @@ void rust_helper_mmap_read_lock(struct mm_struct *mm)
 	mmap_read_lock(mm);
 }
 
+int rust_helper_mmap_read_lock_killable(struct mm_struct *mm)
+{
+	return mmap_read_lock_killable(mm);
+}
+
 bool rust_helper_mmap_read_trylock(struct mm_struct *mm)
 {
 	return mmap_read_trylock(mm);
@@ -81,15 +86,20 @@ struct vm_area_struct *rust_helper_vma_lookup(struct mm_struct *mm,
 
 /*
  * Take the per-VMA read lock of a VMA found under mmap_read_lock(). It
- * cannot fail on 6.12: nobody can write-mark the VMA while we hold the
- * mmap lock, and the rwsem has no reader limit. vma_start_read() could
- * fail spuriously, so 6.12 open-codes this, see uffd_lock_vma().
+ * cannot fail on 6.12 with CONFIG_PER_VMA_LOCK: nobody can write-mark the
+ * VMA while we hold the mmap lock, and the rwsem has no reader limit.
+ * vma_start_read() could fail spuriously, so 6.12 open-codes this, see
+ * uffd_lock_vma(). Without CONFIG_PER_VMA_LOCK there is no lock to take.
  */
 bool rust_helper_vma_start_read_locked(struct vm_area_struct *vma)
 {
+#ifdef CONFIG_PER_VMA_LOCK
 	mmap_assert_locked(vma->vm_mm);
 	down_read(&vma->vm_lock->lock);
 	return true;
+#else
+	return false;
+#endif
 }
 
 void rust_helper_vma_end_read(struct vm_area_struct *vma)
@@ -115,6 +125,28 @@ void rust_helper_vm_flags_set(struct vm_area_struct *vma, vm_flags_t flags)
 void rust_helper_vm_flags_clear(struct vm_area_struct *vma, vm_flags_t flags)
 {
 	vm_flags_clear(vma, flags);
+}
+
+/* 7.3's name and arguments for zap_page_range_single(). */
+void rust_helper_zap_vma_range(struct vm_area_struct *vma,
+			       unsigned long address, unsigned long size)
+{
+	zap_page_range_single(vma, address, size, NULL);
+}
+
+/*
+ * Whether a zap of the VMA needs the mmap lock held for writing: on x86,
+ * unmap_single_vma() untracks the PAT memtype of a VMA that
+ * remap_pfn_range() mapped whole (VM_PAT), which walks its page tables with
+ * follow_pfnmap_start() and clears VM_PAT non-atomically.
+ */
+bool rust_helper_vma_zap_needs_write_lock(struct vm_area_struct *vma)
+{
+#ifdef VM_PAT
+	return vma->vm_flags & VM_PAT;
+#else
+	return false;
+#endif
 }
 
 void rust_helper_release_fault_lock(struct vm_fault *vmf)

@@ -176,19 +176,27 @@ impl MmWithUser {
     ///
     /// `lock_vma_under_rcu()` is not exported to modules: this function is deliberately not
     /// inline, so that the call lives in the kernel crate, which modules may call.
+    ///
+    /// Without `CONFIG_PER_VMA_LOCK` there is no per-VMA lock, and this always returns `None`.
     #[inline(never)]
     pub fn lock_vma_under_rcu(&self, addr: usize) -> Option<VmaReadGuard<'_>> {
-        // SAFETY: We hold a user reference to the mm, so it has an address space.
-        let vma = unsafe { bindings::lock_vma_under_rcu(self.as_raw(), addr) };
-        if vma.is_null() {
-            return None;
+        #[cfg(CONFIG_PER_VMA_LOCK)]
+        {
+            // SAFETY: We hold a user reference to the mm, so it has an address space.
+            let vma = unsafe { bindings::lock_vma_under_rcu(self.as_raw(), addr) };
+            if !vma.is_null() {
+                // INVARIANT: A non-NULL return is read-locked, and the lock is ours to release.
+                return Some(VmaReadGuard {
+                    // SAFETY: The VMA is valid while its read lock, which the guard owns, is
+                    // held.
+                    vma: unsafe { VmaRef::from_raw(vma) },
+                    _nts: NotThreadSafe,
+                });
+            }
         }
-        // INVARIANT: A non-NULL return is read-locked, and the lock is ours to release.
-        Some(VmaReadGuard {
-            // SAFETY: The VMA is valid while its read lock, which the guard owns, is held.
-            vma: unsafe { VmaRef::from_raw(vma) },
-            _nts: NotThreadSafe,
-        })
+        #[cfg(not(CONFIG_PER_VMA_LOCK))]
+        let _ = addr;
+        None
     }
 
     /// Takes the mmap read lock.

@@ -21,7 +21,6 @@ use crate::{
     page::Page,
     types::Opaque,
 };
-use core::ptr;
 
 /// The integer type of VMA flags.
 #[doc(inline)]
@@ -182,18 +181,15 @@ impl VmaRef {
     /// (`zap_page_range_single`; `zap_vma_range` on later kernels). Page tables stay.
     ///
     /// Does nothing unless the range lies within this VMA; callers check it first. The caller may
-    /// hold the mmap lock or the VMA lock.
+    /// hold the mmap lock or the VMA lock. On this kernel it also does nothing on x86 for a VMA
+    /// that `remap_pfn_range()` mapped whole (`VM_PAT`), whose zap untracks the PAT memtype of the
+    /// whole VMA, which needs the mmap write lock: [`VmaRef::try_zap_vma_range`] says so with
+    /// `EINVAL`, and a write-marked VMA zaps it ([`VmaWriteLocked::zap_vma_range`]).
+    ///
+    /// [`VmaWriteLocked::zap_vma_range`]: crate::mm::mmap_lock::VmaWriteLocked::zap_vma_range
+    #[inline]
     pub fn zap_vma_range(&self, address: usize, size: usize) {
-        let Some(end) = address.checked_add(size) else {
-            return;
-        };
-        if address < self.start() || end > self.end() {
-            return;
-        }
-        // SAFETY: The range lies within the VMA, which is locked and valid.
-        unsafe {
-            bindings::zap_page_range_single(self.as_ptr(), address as _, size as _, ptr::null_mut())
-        };
+        let _ = self.try_zap_vma_range(address, size);
     }
 
     /// Returns this VMA as a [`VmaMixedMap`] if it has `VM_MIXEDMAP` set.

@@ -1,0 +1,27 @@
+// SPDX-License-Identifier: GPL-2.0
+use kernel::mm::vm_ops::{VmFault, VmFaultResult, VmOperations, VmaInfo};
+use kernel::prelude::*;
+use kernel::sync::ArcBorrow;
+module! { type: M, name: "cf", license: "GPL" }
+struct M;
+impl kernel::Module for M {
+    fn init(_m: &'static ThisModule) -> Result<Self> {
+        Ok(M)
+    }
+}
+
+struct Ops;
+
+// expect: E0599 (close runs when the mm may have no users: `VmaInfo` has no `mm()`)
+#[vtable]
+impl VmOperations for Ops {
+    type Data = ();
+
+    fn close(_data: ArcBorrow<'_, ()>, vma: &VmaInfo) {
+        let _mm = vma.mm();
+    }
+
+    fn fault(_data: ArcBorrow<'_, ()>, _vmf: &VmFault) -> VmFaultResult {
+        VmFaultResult::Sigbus
+    }
+}
