@@ -303,25 +303,38 @@ impl Buffer {
     }
 }
 
-impl Drop for Buffer {
-    fn drop(&mut self) {
-        // Still in the failed `mmap`, with page faults disabled: an address that reads has an
-        // entry for a page about to be freed.
-        for i in 0..self.probe.map_or(0, |_| self.pages.len()) {
-            let address = self.probe.unwrap_or(0) + i * PAGE_SIZE;
+impl Buffer {
+    /// How many pages of the failed mapping (`probe`) its addresses still reach: each is read
+    /// without faulting (`copy_from_user_nofault()`), so only an existing entry lets it read.
+    fn probe_mapped(&self) -> u64 {
+        let Some(start) = self.probe else {
+            return 0;
+        };
+        let mut mapped = 0;
+        for i in 0..self.pages.len() {
             let mut word = 0u64;
             // SAFETY: `word` is valid for writes of its size. `copy_from_user_nofault()` checks
             // the user address and fails instead of faulting.
             let ret = unsafe {
                 bindings::copy_from_user_nofault(
                     ptr::from_mut(&mut word).cast(),
-                    address as *const c_void,
+                    (start + i * PAGE_SIZE) as *const c_void,
                     size_of::<u64>(),
                 )
             };
-            if ret == 0 {
-                self.shared.count(Counter::StaleEntries, 1);
-            }
+            mapped += u64::from(ret == 0);
+        }
+        mapped
+    }
+}
+
+impl Drop for Buffer {
+    fn drop(&mut self) {
+        // Still in the failed `mmap`: an address that reads has an entry for a page about to be
+        // freed.
+        let stale = self.probe_mapped();
+        if stale > 0 {
+            self.shared.count(Counter::StaleEntries, stale);
         }
         self.shared.count(Counter::BuffersFreed, 1);
     }
@@ -549,6 +562,9 @@ impl VmaLockFile {
     /// eager view does, then fails. The misc device removes the entries and drops the VMA's
     /// reference to the buffer, whose `drop` counts the entries left.
     fn mmap_fail_eager(shared: &Arc<Shared>, vma: &VmaNew, npages: usize) -> Result {
+        if npages > max_pages() as usize {
+            return Err(EINVAL);
+        }
         let buffer = Buffer::new(npages, shared.clone(), Some(vma.start()))?;
         vma.set_vm_ops::<BufferVmOps>(buffer.clone())?;
         vma.set_pfnmap()?;
@@ -557,6 +573,10 @@ impl VmaLockFile {
             // misc device removes the VMA's entries before it drops that reference. Each
             // address is mapped once.
             unsafe { vma.remap_page(vma.start() + i * PAGE_SIZE, page)? };
+        }
+        // The control: every page reads now, or a clean check after the failure proves nothing.
+        if buffer.probe_mapped() != npages as u64 {
+            return Err(EIO);
         }
         Err(Error::from_errno(-(bindings::ECANCELED as i32)))
     }

@@ -131,22 +131,29 @@ static void vmalock_shared_release(struct kref *ref)
 	kfree(container_of(ref, struct vmalock_shared, ref));
 }
 
+/*
+ * How many pages of the failed mapping (buf->probe) its addresses still
+ * reach: each is read without faulting, so only an existing entry lets it.
+ */
+static unsigned long vmalock_probe_mapped(struct vmalock_buffer *buf)
+{
+	unsigned long i, mapped = 0;
+	u64 word;
+
+	for (i = 0; buf->probe && i < buf->npages; i++)
+		mapped += !copy_from_user_nofault(&word, (const void __user *)
+						  (buf->probe + (i << PAGE_SHIFT)),
+						  sizeof(word));
+	return mapped;
+}
+
 static void vmalock_buffer_release(struct kref *ref)
 {
 	struct vmalock_buffer *buf = container_of(ref, struct vmalock_buffer, ref);
 	unsigned long i;
-	u64 word;
 
-	/*
-	 * Still in the failed mmap, page faults disabled: an address that reads
-	 * has an entry for a page about to be freed.
-	 */
-	for (i = 0; buf->probe && i < buf->npages; i++) {
-		if (!copy_from_user_nofault(&word, (const void __user *)
-					    (buf->probe + (i << PAGE_SHIFT)),
-					    sizeof(word)))
-			vmalock_count(buf->shared, VMALOCK_STALE_ENTRIES, 1);
-	}
+	/* Still in the failed mmap: a page that reads is mapped, and freed next. */
+	vmalock_count(buf->shared, VMALOCK_STALE_ENTRIES, vmalock_probe_mapped(buf));
 	for (i = 0; i < buf->npages; i++)
 		__free_page(buf->pages[i]);
 	vmalock_count(buf->shared, VMALOCK_BUFFERS_FREED, 1);
@@ -385,6 +392,8 @@ static int vmalock_mmap_fail_eager(struct vmalock_file *vf,
 	unsigned long i;
 	int ret = 0;
 
+	if (vma_pages(vma) > max_pages)
+		return -EINVAL;
 	buf = vmalock_buffer_alloc(vma_pages(vma), vf->shared);
 	if (!buf)
 		return -ENOMEM;
@@ -396,6 +405,9 @@ static int vmalock_mmap_fail_eager(struct vmalock_file *vf,
 		ret = remap_pfn_range(vma, vma->vm_start + (i << PAGE_SHIFT),
 				      page_to_pfn(buf->pages[i]), PAGE_SIZE,
 				      vma->vm_page_prot);
+	/* The control: every page reads now, or a clean check proves nothing. */
+	if (!ret && vmalock_probe_mapped(buf) != vma_pages(vma))
+		ret = -EIO;
 	zap_vma_range(vma, vma->vm_start, vma->vm_end - vma->vm_start);
 	kref_put(&buf->ref, vmalock_buffer_release);
 	return ret ?: -ECANCELED;

@@ -54,8 +54,9 @@ struct vmalock_info {
 #define VMALOCK_MODE_DEFAULT	0	/* faults run under the per-VMA lock */
 #define VMALOCK_MODE_FORCE_MMAP	1	/* faults retry under the mmap lock */
 /*
- * Test mode: an mmap of the eager PFN view maps a buffer of its own size that
- * only the new VMA holds, page by page, then fails with ECANCELED. As that
+ * Test mode: an mmap of the eager PFN view (at most max_pages pages) maps a
+ * buffer of its own size that only the new VMA holds, page by page, checks
+ * that every page reads (else EIO), then fails with ECANCELED. As that
  * buffer is freed it counts the pages the failed mapping's addresses still
  * reach (stale_entries): a failed mmap must remove its page table entries
  * before it frees what they map. Faults behave as in VMALOCK_MODE_DEFAULT.

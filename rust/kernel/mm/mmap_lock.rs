@@ -22,6 +22,7 @@ use super::{virt::VmaRef, MmWithUser, MmapReadGuard, VmaReadGuard};
 use crate::{
     bindings,
     error::{code::*, Result},
+    ffi::c_ulong,
     sync::aref::ARef,
     types::NotThreadSafe,
 };
@@ -167,17 +168,20 @@ impl VmaRef {
     /// under whichever lock the caller holds on it (`zap_vma_range()`). Page tables stay.
     ///
     /// Unlike [`VmaRef::zap_vma_range`] it says why it did nothing: `EINVAL` if the range is
-    /// empty or not within the VMA, or if the zap would need the mmap write lock. That is the
-    /// case on 6.12 x86 for a VMA that `remap_pfn_range()` mapped whole (`VM_PAT`): the zap
-    /// untracks its PAT memtype, walking its page tables and clearing `VM_PAT` non-atomically.
-    /// A write-marked VMA zaps it with [`VmaWriteLocked::zap_vma_range`]. Later kernels
-    /// untrack when the VMA is freed, not in a zap, and never refuse.
+    /// empty or not within the VMA, or if the zap would untrack the VMA's PFN map memtype.
+    /// That is the case on 6.12 x86 for a VMA that `remap_pfn_range()` mapped whole
+    /// (`VM_PAT`, another driver's: this series never leaves one): every zap of it untracks the
+    /// PAT memtype of the whole VMA, walking its page tables and clearing `VM_PAT`
+    /// non-atomically, under whatever lock that zap holds, so that two zaps (this one and
+    /// `unmap_mapping_range()`, which holds only `i_mmap_rwsem`) free it twice. Not even the
+    /// mmap write lock excludes that. Later kernels untrack when the VMA is freed, not in a
+    /// zap, and never refuse.
     pub fn try_zap_vma_range(&self, address: usize, size: usize) -> Result {
         // SAFETY: By the type invariants the VMA is valid; the helper reads its flags.
-        if unsafe { bindings::vma_zap_needs_write_lock(self.as_ptr()) } {
+        if unsafe { bindings::vma_zap_untracks_pfnmap(self.as_ptr()) } {
             return Err(EINVAL);
         }
-        // SAFETY: The VMA is locked (type invariants), and its zap needs no more than that.
+        // SAFETY: The VMA is locked (type invariants), and its zap untracks nothing.
         unsafe { self.zap_locked(address, size) }
     }
 
@@ -185,8 +189,10 @@ impl VmaRef {
     ///
     /// # Safety
     ///
-    /// If `vma_zap_needs_write_lock()` is true for the VMA, the caller holds the mmap write
-    /// lock; otherwise the VMA's per-VMA lock or mmap lock is enough.
+    /// The caller holds the VMA's per-VMA lock or mmap lock. If `vma_zap_untracks_pfnmap()` is
+    /// true for the VMA, the caller also holds the mmap write lock and the VMA is not yet in
+    /// its file's address space (a VMA being set up in `mmap`), so that no other zap can reach
+    /// it.
     pub(crate) unsafe fn zap_locked(&self, address: usize, size: usize) -> Result {
         let end = address.checked_add(size).ok_or(EINVAL)?;
         if size == 0 || address < self.start() || end > self.end() {
@@ -194,7 +200,7 @@ impl VmaRef {
         }
         // SAFETY: The range lies within the VMA, which is valid, and the caller holds the lock
         // the zap needs.
-        unsafe { bindings::zap_vma_range(self.as_ptr(), address as _, size as _) };
+        unsafe { bindings::zap_vma_range(self.as_ptr(), address as c_ulong, size as c_ulong) };
         Ok(())
     }
 }
@@ -458,13 +464,11 @@ impl VmaWriteLocked {
     }
 
     /// Removes the pages mapped in `[address, address + size)`, which must lie within this VMA
-    /// (`zap_vma_range()`); `EINVAL` if it does not. Page tables stay.
-    ///
-    /// Unlike [`VmaRef::try_zap_vma_range`] it never refuses a VMA: the mmap write lock is held.
+    /// (`zap_vma_range()`), with no page fault running on it; `EINVAL` if the range is not
+    /// within the VMA, or for a VMA [`VmaRef::try_zap_vma_range`] refuses. Page tables stay.
     #[inline]
     pub fn zap_vma_range(&self, address: usize, size: usize) -> Result {
-        // SAFETY: By the type invariants the mmap write lock is held.
-        unsafe { self.zap_locked(address, size) }
+        self.try_zap_vma_range(address, size)
     }
 
     /// Checks the write mark (`vma_assert_write_locked`, active with `CONFIG_DEBUG_VM`).

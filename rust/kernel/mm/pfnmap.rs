@@ -220,7 +220,9 @@ impl VmaNew {
     /// also fails with `EINVAL`, mapping nothing, if the range is the whole VMA: that kernel
     /// then tracks the VMA's PAT memtype as a whole (`VM_PAT`) and untracks it in every later
     /// zap, whatever lock the zap holds, so that two zaps (`munmap()` and a revocation's
-    /// `unmap_mapping_range()`, say) race. Remap such a VMA in parts, or from faults. If the
+    /// `unmap_mapping_range()`, say) race. Remap such a VMA in parts, or from faults; a part
+    /// then gets the memory type PAT already has for its frames (for MMIO nobody reserved,
+    /// uncached-minus even if `prot` asks for write-combining). If the
     /// `mmap` handler fails afterwards, the entries are removed before `mmap` returns to the
     /// core: by the misc device ([`VmaNew::set_vm_ops`] documents it), or by the core's error
     /// path (`unmap_region()`), which other threads of the process can race with until then.
@@ -233,8 +235,9 @@ impl VmaNew {
     ///   unless the VMA runs operations installed with [`VmaNew::set_vm_ops`] from a misc
     ///   device, whose undo removes the entries before it drops the VMA's data: memory owned
     ///   by that data qualifies.
-    /// - No address of the range may have been mapped already in this `mmap` call
-    ///   (`remap_pfn_range()` calls `BUG()` on a present entry).
+    /// - No address of the range may be mapped (`remap_pfn_range()` calls `BUG()` on a
+    ///   present entry): each address is mapped once per `mmap` call, or again only after a
+    ///   remap that failed (which removed its entries).
     pub unsafe fn remap_pfn_range(
         &self,
         address: usize,
@@ -267,12 +270,13 @@ impl VmaNew {
             )
         })?;
         // SAFETY: The VMA is valid and we hold its mmap write lock.
-        if unsafe { bindings::vma_zap_needs_write_lock(self.as_ptr()) } {
+        if unsafe { bindings::vma_zap_untracks_pfnmap(self.as_ptr()) } {
             // 6.12 x86 tracked the VMA's PAT memtype as a whole (`VM_PAT`): every later zap
             // would untrack it under whatever lock that zap holds (`unmap_mapping_range()` holds
-            // only `i_mmap_rwsem`), racing with the others. The zap under the mmap write lock
-            // untracks it and removes the entries.
-            // SAFETY: We hold the mmap write lock; the range is the whole VMA.
+            // only `i_mmap_rwsem`), racing with the others. This zap untracks it and removes the
+            // entries.
+            // SAFETY: We hold the mmap write lock, and the VMA being set up is not yet in its
+            // file's address space; the range is the whole VMA.
             let _ = unsafe { self.zap_locked(self.start(), self.end() - self.start()) };
             return Err(EINVAL);
         }

@@ -655,8 +655,8 @@ impl VmaNew {
         }
         // SAFETY: `ops` is the `ops` field, and first field, of a `#[repr(C)]` `RawVmOps`.
         let table = unsafe { &*ops.cast::<RawVmOps>() };
-        // SAFETY: `mmap` holds the mmap write lock. The range is the whole VMA, so this cannot
-        // fail.
+        // SAFETY: `mmap` holds the mmap write lock, and the VMA is not yet in its file's address
+        // space. The range is the whole VMA, so this cannot fail.
         let _ = unsafe { self.zap_locked(self.start(), self.end() - self.start()) };
         // SAFETY: The VMA is valid and only this thread can reach it. The core calls none of its
         // operations after a failed `mmap`; these are the values `vma_init()` set.

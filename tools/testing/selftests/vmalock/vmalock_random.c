@@ -294,11 +294,11 @@ static int op_map(void)
 	view = view < 6 ? PAGES : view < 9 ? PFN : PFN_EAGER;
 	range(&a, &n);
 	/*
-	 * An eager view of one page is PAT-tracked whole on 6.12 x86, and
-	 * DROP refuses it until a ZAP: vmalock_test covers that, the model
-	 * here does not.
+	 * An eager view of one page would be PAT-tracked whole on 6.12 x86:
+	 * its mmap fails with EINVAL there (vmalock_test covers that), and a
+	 * failed MAP_FIXED mmap would leave a hole the model does not expect.
 	 */
-	if (view == PFN_EAGER && n == 1 && vl_zap_needs_write_lock_for_eager())
+	if (view == PFN_EAGER && n == 1 && vl_whole_remap_refused())
 		view = PFN;
 	pgoff = below(BUF - n + 1);
 	if (view == PFN && M.f[f].revoked) {

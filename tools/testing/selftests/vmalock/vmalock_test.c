@@ -1235,7 +1235,7 @@ TEST_F(vmalock, pfn_eager_one_page)
 	char *p;
 
 	s0 = file_stats(self->fd);
-	if (vl_zap_needs_write_lock_for_eager()) {
+	if (vl_whole_remap_refused()) {
 		EXPECT_EQ(EINVAL, mmap_err(NULL, self->psz, PROT_READ, MAP_SHARED, self->fd,
 					   VMALOCK_PFN_EAGER_OFFSET + 2 * self->psz));
 		s = file_stats(self->fd);

@@ -136,12 +136,12 @@ static inline int vl_drop(int fd, unsigned long addr, unsigned long len,
 }
 
 /*
- * Whether a zap of a VMA that remap_pfn_range() mapped whole needs the mmap
- * write lock, so that DROP refuses it (EINVAL): on 6.12 x86, where the zap
- * untracks the VMA's PAT memtype (VM_PAT). Later kernels untrack when the
- * VMA is freed.
+ * Whether the drivers refuse (EINVAL) an mmap of the eager view that
+ * remap_pfn_range() would map whole, one page: on 6.12 x86, where PAT then
+ * tracks the VMA as a whole (VM_PAT) and every later zap untracks it,
+ * racing with the others. Later kernels untrack when the VMA is freed.
  */
-static inline int vl_zap_needs_write_lock_for_eager(void)
+static inline int vl_whole_remap_refused(void)
 {
 	struct utsname u;
 

@@ -135,12 +135,13 @@ void rust_helper_zap_vma_range(struct vm_area_struct *vma,
 }
 
 /*
- * Whether a zap of the VMA needs the mmap lock held for writing: on x86,
+ * Whether a zap of the VMA untracks its PFN map memtype: on x86,
  * unmap_single_vma() untracks the PAT memtype of a VMA that
- * remap_pfn_range() mapped whole (VM_PAT), which walks its page tables with
- * follow_pfnmap_start() and clears VM_PAT non-atomically.
+ * remap_pfn_range() mapped whole (VM_PAT), walking its page tables with
+ * follow_pfnmap_start() and clearing VM_PAT non-atomically, whatever lock
+ * the zap holds, so that two zaps of it race.
  */
-bool rust_helper_vma_zap_needs_write_lock(struct vm_area_struct *vma)
+bool rust_helper_vma_zap_untracks_pfnmap(struct vm_area_struct *vma)
 {
 #ifdef VM_PAT
 	return vma->vm_flags & VM_PAT;

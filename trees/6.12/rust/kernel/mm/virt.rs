@@ -183,10 +183,8 @@ impl VmaRef {
     /// Does nothing unless the range lies within this VMA; callers check it first. The caller may
     /// hold the mmap lock or the VMA lock. On this kernel it also does nothing on x86 for a VMA
     /// that `remap_pfn_range()` mapped whole (`VM_PAT`), whose zap untracks the PAT memtype of the
-    /// whole VMA, which needs the mmap write lock: [`VmaRef::try_zap_vma_range`] says so with
-    /// `EINVAL`, and a write-marked VMA zaps it ([`VmaWriteLocked::zap_vma_range`]).
-    ///
-    /// [`VmaWriteLocked::zap_vma_range`]: crate::mm::mmap_lock::VmaWriteLocked::zap_vma_range
+    /// whole VMA under whatever lock the zap holds, racing with other zaps:
+    /// [`VmaRef::try_zap_vma_range`] says so with `EINVAL`.
     #[inline]
     pub fn zap_vma_range(&self, address: usize, size: usize) {
         let _ = self.try_zap_vma_range(address, size);
