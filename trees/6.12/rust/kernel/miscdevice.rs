@@ -15,7 +15,7 @@ use crate::{
     types::{ForeignOwnable, Opaque},
     ThisModule,
 };
-use core::{marker::PhantomData, pin::Pin};
+use core::{marker::PhantomData, mem::ManuallyDrop, pin::Pin};
 
 /// Options for creating a misc device.
 #[derive(Copy, Clone)]
@@ -30,7 +30,8 @@ pub struct MiscDeviceOptions {
 ///
 /// # Invariants
 ///
-/// `inner` is registered with `misc_register` and uses `fops`, whose callbacks are those of `T`.
+/// `inner` is registered with `misc_register` and uses `fops`, whose callbacks are those of `T`
+/// and whose owner is `module`.
 ///
 /// # Examples
 ///
@@ -59,8 +60,9 @@ pub struct MiscDeviceOptions {
 pub struct MiscDeviceRegistration<T> {
     #[pin]
     inner: Opaque<bindings::miscdevice>,
-    #[pin]
-    fops: Opaque<bindings::file_operations>,
+    /// Open files point at it after the registration is gone: see [`PinnedDrop`].
+    fops: ManuallyDrop<KBox<Opaque<bindings::file_operations>>>,
+    module: *mut bindings::module,
     _t: PhantomData<T>,
 }
 
@@ -80,23 +82,26 @@ impl<T: MiscDevice> MiscDeviceRegistration<T> {
         opts: MiscDeviceOptions,
         module: &'static ThisModule,
     ) -> impl PinInit<Self, Error> {
+        let mut table = MiscdeviceVTable::<T>::VTABLE;
+        table.owner = module.0;
         // SAFETY: On success all fields are initialized; on failure nothing needs undoing since
-        // `misc_register` failed and the fields hold no resources.
+        // `misc_register` failed and the fields hold no resources but `fops`, which is dropped.
         unsafe {
             init::pin_init_from_closure(move |slot: *mut Self| {
-                let fops = Opaque::raw_get(core::ptr::addr_of!((*slot).fops));
-                let mut table = MiscdeviceVTable::<T>::VTABLE;
-                table.owner = module.0;
-                fops.write(table);
+                let fops = KBox::new(Opaque::new(table), GFP_KERNEL)?;
                 let misc = Opaque::raw_get(core::ptr::addr_of!((*slot).inner));
                 misc.write(bindings::miscdevice {
                     minor: bindings::MISC_DYNAMIC_MINOR as _,
                     name: opts.name.as_char_ptr(),
-                    fops,
+                    fops: fops.get(),
                     mode: opts.mode,
                     ..core::mem::zeroed()
                 });
-                to_result(bindings::misc_register(misc))
+                to_result(bindings::misc_register(misc))?;
+                core::ptr::addr_of_mut!((*slot).fops).write(ManuallyDrop::new(fops));
+                core::ptr::addr_of_mut!((*slot).module).write(module.0);
+                core::ptr::addr_of_mut!((*slot)._t).write(PhantomData);
+                Ok(())
             })
         }
     }
@@ -107,11 +112,37 @@ impl<T: MiscDevice> MiscDeviceRegistration<T> {
     }
 }
 
+impl<T> MiscDeviceRegistration<T> {
+    /// Whether no open file can still use `fops`, once the device is deregistered.
+    ///
+    /// An open file points at `fops` and holds a reference to its owner module until `__fput()`
+    /// is done with it (`fops_put()` reads `owner` after `release`). With no reference left,
+    /// or the module unloading (`module_refcount()` is -1), no file is open.
+    fn fops_unused(&self) -> bool {
+        #[cfg(CONFIG_MODULE_UNLOAD)]
+        if !self.module.is_null() {
+            // SAFETY: `module` is the owner of `fops`, which is alive while `self` is: this
+            // code runs in it.
+            return unsafe { bindings::module_refcount(self.module) } <= 0;
+        }
+        // Built in, or modules never unload: files take no reference we could count.
+        false
+    }
+}
+
 #[pinned_drop]
 impl<T> PinnedDrop for MiscDeviceRegistration<T> {
     fn drop(self: Pin<&mut Self>) {
         // SAFETY: By the type invariants the device is registered.
         unsafe { bindings::misc_deregister(self.inner.get()) };
+        // Files opened before `misc_deregister()` still point at `fops`. At module exit there
+        // are none (they hold the module) and the table is freed; a registration dropped while
+        // files are open leaves its table behind for them.
+        if self.fops_unused() {
+            // SAFETY: `fops` is not structurally pinned, and it is not used again: the device
+            // is deregistered and no open file points at it.
+            unsafe { ManuallyDrop::drop(&mut self.get_unchecked_mut().fops) };
+        }
     }
 }
 
