@@ -11,9 +11,10 @@
 setup:
 	scripts/setup.sh
 
-# Both trees' series, each with its cover letter, in out/patches/<tree>/.
+# Both trees' series, each with its cover letter, in out/patches/<tree>/,
+# signed off by your git identity (git config user.name, user.email).
 patches:
-	for t in 6.12 7.3; do TREE=$$t scripts/setup.sh && TREE=$$t scripts/series.sh || exit 1; done
+	for t in 6.12 7.3; do TREE=$$t scripts/setup.sh && TREE=$$t RVL_POST=1 scripts/series.sh || exit 1; done
 
 check:
 	scripts/check.sh

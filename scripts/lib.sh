@@ -104,8 +104,25 @@ kernel_image() {
 	esac
 }
 
-# Where series.sh writes the tree's patches.
-patches_dir() { echo "$OUT/patches/$TREE"; }
+# "Name <email>" of the git identity that signs the series off, from the
+# repository's git config; fails if there is none.
+git_identity() {
+	local name email
+	name=$(git -C "$REPO" config user.name 2>/dev/null) &&
+		email=$(git -C "$REPO" config user.email 2>/dev/null) &&
+		[ -n "$name" ] && [ -n "$email" ] || return 1
+	echo "$name <$email>"
+}
+
+# Where series.sh writes the tree's patches: out/patches/ only for a series
+# signed off by a real identity; a placeholder's goes to out/check-patches/.
+patches_dir() {
+	if git_identity >/dev/null; then
+		echo "$OUT/patches/$TREE"
+	else
+		echo "$OUT/check-patches/$TREE"
+	fi
+}
 
 # stage_modules <dir>: the out-of-tree module sources for the tree, for
 # `make M=<dir>`: the sample drivers as the tree's series has them (checked

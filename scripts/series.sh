@@ -20,7 +20,22 @@ src=$(src_dir)
 build_lock
 tag=$(vanilla_tag)
 wt=$CACHE/worktrees/linux-$(kernel_version)
-export GIT_AUTHOR_NAME="Rust VMA lock project" GIT_AUTHOR_EMAIL=rvl@localhost
+# The patches are the submitter's: authored and signed off (git commit -s)
+# by the git identity of whoever runs this (lib.sh: git_identity).
+# Without one, `make patches` (RVL_POST=1) refuses; other callers (make
+# check) apply the series under a marked placeholder, and write it outside
+# out/patches/ (patches_dir).
+if ident=$(git_identity); then
+	GIT_AUTHOR_NAME=${ident%%<*}
+	GIT_AUTHOR_NAME=${GIT_AUTHOR_NAME% }
+	GIT_AUTHOR_EMAIL=${ident#*<}
+	GIT_AUTHOR_EMAIL=${GIT_AUTHOR_EMAIL%>}
+elif [ "${RVL_POST:-}" = 1 ]; then
+	die "make patches signs the series off as you: set git config user.name and user.email"
+else
+	GIT_AUTHOR_NAME="RVL placeholder (no git identity)" GIT_AUTHOR_EMAIL=placeholder@invalid
+fi
+export GIT_AUTHOR_NAME GIT_AUTHOR_EMAIL
 export GIT_COMMITTER_NAME=$GIT_AUTHOR_NAME GIT_COMMITTER_EMAIL=$GIT_AUTHOR_EMAIL
 export GIT_AUTHOR_DATE="2026-01-01T00:00:00Z" GIT_COMMITTER_DATE="2026-01-01T00:00:00Z"
 
@@ -60,7 +75,7 @@ while read -r patch files; do
 		git -C "$wt/series" apply --index "$tdir/$patch.diff" ||
 			die "trees/$TREE/series/$patch.diff does not apply"
 	fi
-	git -C "$wt/series" commit -q -F "$msg"
+	git -C "$wt/series" commit -q -s -F "$msg"
 done < "$tdir/series"
 head=$(git -C "$wt/series" rev-parse HEAD)
 
