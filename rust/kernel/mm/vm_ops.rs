@@ -499,7 +499,8 @@ impl VmaRef {
     /// ```
     /// use core::ptr;
     /// use kernel::bindings;
-    /// use kernel::mm::{virt::VmaNew, vm_ops::{VmFault, VmFaultResult, VmOperations}, MmWithUser};
+    /// use kernel::mm::virt::{flags, VmaNew};
+    /// use kernel::mm::{vm_ops::{VmFault, VmFaultResult, VmOperations}, MmWithUser};
     /// use kernel::page::PAGE_SIZE;
     /// use kernel::sync::{aref::ARef, Arc, ArcBorrow};
     ///
@@ -551,6 +552,8 @@ impl VmaRef {
     ///         }
     ///     }
     ///     let (va, vb) = (guard.vma_lookup(a).ok_or(EINVAL)?, guard.vma_lookup(b).ok_or(EINVAL)?);
+    ///     // `set_vm_ops` keeps the VMAs from ever merging.
+    ///     assert!(va.flags() & vb.flags() & flags::DONTEXPAND != 0);
     ///     assert_eq!(va.vm_data::<A>().map(|d| *d), Some(1));
     ///     assert_eq!(vb.vm_data::<B>().map(|d| *d), Some(2));
     ///     assert!(va.vm_data::<B>().is_none());
