@@ -453,15 +453,14 @@ impl MiscDevice for VmaLockFile {
         }
         let end = first.checked_add(npages).ok_or(EINVAL)?;
         let buffer = this.buffer(end)?;
-        // Installed first: if a step below fails, the misc device removes the operations again
-        // and drops this VMA's reference to the buffer.
+        // Installed first (it also sets `VM_DONTEXPAND`): if a step below fails, the misc device
+        // removes the VMA's entries, then the operations, and drops its reference to the buffer.
         vma.set_vm_ops::<BufferVmOps>(buffer.clone())?;
         if view == View::Pfn && this.shared.revocable.is_revoked() {
             return Err(ENODEV);
         }
         if view == View::Pages {
             vma.set_mixedmap();
-            vma.set_dontexpand();
         } else {
             vma.set_pfnmap()?;
         }
