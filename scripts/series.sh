@@ -8,7 +8,7 @@
 #    series/series (new files copied from the repo, hunks from
 #    series/<patch>.diff) with a fixed date, so unchanged content gives the
 #    same commits and the build tree is not touched.
-# 2. git format-patch into $OUT/patches/$TREE, with the cover letter.
+# 2. git format-patch into patches_dir (lib.sh), with the cover letter.
 # 3. git am the patches onto the vanilla tag in a second worktree and check
 #    that the result is the same tree.
 # 4. Check out the series in the build tree: git only rewrites files that
