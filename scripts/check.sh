@@ -94,7 +94,7 @@ for TREE in "${trees[@]}"; do
 			--config-path '$src/.rustfmt.toml' ${RS_FILES[*]}"
 	fi
 	gate "$T/lint/checkpatch-series" bash -c "'$src/scripts/checkpatch.pl' --strict --no-tree --terse \
-		--ignore FILE_PATH_CHANGES,SPDX_LICENSE_TAG \$(ls $(patches_dir)/*.patch | grep -v /0000-) | tee /dev/stderr |
+		--ignore FILE_PATH_CHANGES,SPDX_LICENSE_TAG \$(ls $(patches_dir)/*.patch $(patches_dir)-harness/*.patch | grep -v /0000-) | tee /dev/stderr |
 		grep -E '(ERROR|WARNING|CHECK):' && exit 1 || exit 0"
 
 	for arch in "${arches[@]}"; do
