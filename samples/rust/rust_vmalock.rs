@@ -28,8 +28,8 @@ use kernel::{
     miscdevice::{MiscDevice, MiscDeviceOptions, MiscDeviceRegistration},
     mm::{
         revoke::RevocableMapping,
-        virt::{flags, VmaNew, VmaRef},
-        vm_ops::{FaultLock, VmFault, VmFaultResult, VmOperations, VmaInfo},
+        virt::{flags, VmaRef},
+        vm_ops::{FaultLock, VmFault, VmFaultResult, VmOperations, VmaDesc, VmaInfo, VmaMapped},
         MmWithUser, VmaLockKind,
     },
     new_mutex,
@@ -362,11 +362,62 @@ fn view(pgoff: usize) -> (View, usize) {
     }
 }
 
-struct BufferVmOps;
+/// An open file of the device.
+#[pin_data]
+struct VmaLockFile {
+    shared: Arc<Shared>,
+    /// The requested size and, after the first `mmap`, the buffer.
+    #[pin]
+    buffer: Mutex<(usize, Option<Arc<Buffer>>)>,
+}
 
 #[vtable]
-impl VmOperations for BufferVmOps {
+impl VmOperations for VmaLockFile {
     type Data = Buffer;
+
+    /// The buffer of the file, allocated on first use; in `VMALOCK_MODE_FAIL_EAGER`, for the
+    /// eager view, a buffer of the mapping's own, which `populate` maps and then fails.
+    fn mapped(&self, vma: &VmaInfo) -> Result<Arc<Buffer>> {
+        let npages = (vma.end() - vma.start()) / PAGE_SIZE;
+        let (view, first) = view(vma.pgoff());
+        if view == View::PfnEager && self.shared.fail_eager.load(Relaxed) {
+            return Buffer::new(npages, self.shared.clone(), Some(vma.start()));
+        }
+        // `mmap_prepare` checked the range against the size.
+        let buffer = self.buffer(first + npages)?;
+        if view == View::Pfn && self.shared.revocable.is_revoked() {
+            return Err(ENODEV);
+        }
+        Ok(buffer)
+    }
+
+    /// Maps the eager view's pages, before any fault can reach them.
+    fn populate(buffer: ArcBorrow<'_, Buffer>, vma: &VmaMapped) -> Result {
+        let npages = (vma.end() - vma.start()) / PAGE_SIZE;
+        let (view, first) = view(vma.pgoff());
+        if view != View::PfnEager {
+            return Ok(());
+        }
+        let pages = match buffer.probe {
+            Some(_) => &buffer.pages[..],
+            None => buffer.pages.get(first..first + npages).ok_or(EINVAL)?,
+        };
+        for (i, page) in pages.iter().enumerate() {
+            // SAFETY: The page belongs to `buffer`, the VMA's data: if `populate` fails, the
+            // entries are removed before the data is dropped. Each address is mapped once.
+            unsafe { vma.remap_page(vma.start() + i * PAGE_SIZE, page)? };
+        }
+        buffer.shared.count(Counter::PfnRemaps, npages as u64);
+        if buffer.probe.is_some() {
+            // `VMALOCK_MODE_FAIL_EAGER`. The control: every page reads now, or a clean check
+            // after the failure proves nothing.
+            if buffer.probe_mapped() != npages as u64 {
+                return Err(EIO);
+            }
+            return Err(Error::from_errno(-(bindings::ECANCELED as i32)));
+        }
+        Ok(())
+    }
 
     fn open(buffer: ArcBorrow<'_, Buffer>, _vma: &VmaInfo) {
         buffer.shared.count(Counter::VmaOpens, 1);
@@ -411,15 +462,6 @@ impl VmOperations for BufferVmOps {
     }
 }
 
-/// An open file of the device.
-#[pin_data]
-struct VmaLockFile {
-    shared: Arc<Shared>,
-    /// The requested size and, after the first `mmap`, the buffer.
-    #[pin]
-    buffer: Mutex<(usize, Option<Arc<Buffer>>)>,
-}
-
 #[vtable]
 impl MiscDevice for VmaLockFile {
     type Ptr = Pin<KBox<Self>>;
@@ -441,38 +483,33 @@ impl MiscDevice for VmaLockFile {
         Ok(this)
     }
 
-    fn mmap(this: Pin<&VmaLockFile>, _file: &File, vma: &VmaNew) -> Result {
-        if vma.flags() & flags::SHARED == 0 {
+    fn mmap_prepare<'a>(
+        this: Pin<&'a VmaLockFile>,
+        _file: &'a File,
+        mut desc: VmaDesc<'a>,
+    ) -> Result {
+        if desc.flags() & flags::SHARED == 0 {
             // A private mapping would get copy-on-write copies of our pages: read-only only.
-            vma.try_clear_maywrite()?;
+            desc.try_clear_maywrite()?;
         }
-        let npages = (vma.end() - vma.start()) / PAGE_SIZE;
-        let (view, first) = view(vma.pgoff());
-        if view == View::PfnEager && this.shared.fail_eager.load(Relaxed) {
-            return Self::mmap_fail_eager(&this.shared, vma, npages);
-        }
+        let npages = (desc.end() - desc.start()) / PAGE_SIZE;
+        let (view, first) = view(desc.pgoff());
         let end = first.checked_add(npages).ok_or(EINVAL)?;
-        let buffer = this.buffer(end)?;
-        // Installed first (it also sets `VM_DONTEXPAND`): if a step below fails, the misc device
-        // removes the VMA's entries, then the operations, and drops its reference to the buffer.
-        vma.set_vm_ops::<BufferVmOps>(buffer.clone())?;
-        if view == View::Pfn && this.shared.revocable.is_revoked() {
-            return Err(ENODEV);
-        }
-        if view == View::Pages {
-            vma.set_mixedmap();
-        } else {
-            vma.set_pfnmap()?;
-        }
-        if view == View::PfnEager {
-            for (i, page) in buffer.pages[first..end].iter().enumerate() {
-                let address = vma.start() + i * PAGE_SIZE;
-                // SAFETY: The page belongs to `buffer`, which the open file holds until it is
-                // released: after its last VMA is gone, and after the entries of a failed `mmap`
-                // are removed (the `mmap` call holds the file).
-                unsafe { vma.remap_page(address, page)? };
+        if view == View::PfnEager && this.shared.fail_eager.load(Relaxed) {
+            if npages > max_pages() as usize {
+                return Err(EINVAL);
             }
-            this.shared.count(Counter::PfnRemaps, npages as u64);
+        } else {
+            this.check_size(end)?;
+        }
+        // `mapped` makes the VMA's data (the buffer) once the VMA exists.
+        desc.set_vm_ops(this.get_ref())?;
+        // The buffer has a fixed size: the mapping never grows.
+        desc.set_dontexpand();
+        if view == View::Pages {
+            desc.set_mixedmap();
+        } else {
+            desc.set_pfnmap()?;
         }
         Ok(())
     }
@@ -557,27 +594,18 @@ fn write_back<T: AsBytes>(arg: usize, value: &T) -> Result {
 }
 
 impl VmaLockFile {
-    /// `VMALOCK_MODE_FAIL_EAGER`: maps a buffer that only this VMA holds, page by page as the
-    /// eager view does, then fails. The misc device removes the entries and drops the VMA's
-    /// reference to the buffer, whose `drop` counts the entries left.
-    fn mmap_fail_eager(shared: &Arc<Shared>, vma: &VmaNew, npages: usize) -> Result {
-        if npages > max_pages() as usize {
+    /// Fails with `EINVAL` unless a mapping of the first `npages` pages of the buffer fits in
+    /// it: its size, or the size it will have. Allocates nothing.
+    fn check_size(&self, npages: usize) -> Result {
+        let guard = self.buffer.lock();
+        let size = guard
+            .1
+            .as_ref()
+            .map_or(guard.0, |buffer| buffer.pages.len());
+        if npages > size {
             return Err(EINVAL);
         }
-        let buffer = Buffer::new(npages, shared.clone(), Some(vma.start()))?;
-        vma.set_vm_ops::<BufferVmOps>(buffer.clone())?;
-        vma.set_pfnmap()?;
-        for (i, page) in buffer.pages.iter().enumerate() {
-            // SAFETY: The page belongs to `buffer`, which this VMA holds: if `mmap` fails, the
-            // misc device removes the VMA's entries before it drops that reference. Each
-            // address is mapped once.
-            unsafe { vma.remap_page(vma.start() + i * PAGE_SIZE, page)? };
-        }
-        // The control: every page reads now, or a clean check after the failure proves nothing.
-        if buffer.probe_mapped() != npages as u64 {
-            return Err(EIO);
-        }
-        Err(Error::from_errno(-(bindings::ECANCELED as i32)))
+        Ok(())
     }
 
     /// Returns the buffer for a mapping of its first `npages` pages, allocating it on first use.

@@ -9,14 +9,15 @@
 //! maps it. The abstraction offers two ways to get that right:
 //!
 //! - [`VmFault::insert_pfn`] maps a [`Page`] borrowed from the VMA's own data (the
-//!   [`VmOperations::Data`] installed with [`VmaNew::set_vm_ops`]). Every VMA holds a
+//!   [`VmOperations::Data`] made for it by [`VmOperations::mapped`]). Every VMA holds a
 //!   reference to that data until its `close` callback, and the core removes a VMA's page
 //!   table entries before it calls `close` (`munmap`, `exit_mmap`, a failed `mremap`), moves
 //!   them only to VMAs that took their own reference (`mremap`, `fork`), so the page outlives
 //!   its entries. This needs no `unsafe` and is checked by the borrow checker.
-//! - [`VmaPfnMap::insert_pfn`] and [`VmaNew::remap_pfn_range`] map any page frame, for example
-//!   a device's registers, and are `unsafe`: the caller promises the memory stays valid until
-//!   every entry is gone.
+//! - [`VmaPfnMap::insert_pfn`], [`VmaNew::remap_pfn_range`] and [`VmaMapped::remap_page`] map
+//!   any page frame, for example a device's registers, or a page of the VMA's data before its
+//!   first fault, and are `unsafe`: the caller promises the memory stays valid until every
+//!   entry is gone.
 //!
 //! # Page protections and RAM
 //!
@@ -34,11 +35,13 @@
 //! `VM_MIXEDMAP`, and on a copy-on-write PFN map. [`VmaNew::set_pfnmap`] refuses a
 //! copy-on-write VMA and one with `VM_MIXEDMAP`; a [`VmaPfnMap`] only exists for a VMA with
 //! `VM_PFNMAP`; and since a driver may still call [`VmaNew::set_mixedmap`] after
-//! [`VmaNew::set_pfnmap`], both insert functions refuse a VMA that has both flags.
+//! [`VmaNew::set_pfnmap`], both insert functions refuse a VMA that has both flags. A
+//! [`VmaDesc`] is one kind of mapping at most, by its type, and [`VmaDesc::set_pfnmap`]
+//! refuses a copy-on-write mapping.
 
 use super::{
     virt::{flags, vm_flags_t, VmaNew, VmaRef},
-    vm_ops::{VmFault, VmFaultResult, VmOperations},
+    vm_ops::{kind, VmFault, VmFaultResult, VmOperations, VmaDesc, VmaMapped},
 };
 use crate::{
     bindings,
@@ -224,17 +227,14 @@ impl VmaNew {
     /// then gets the memory type PAT already has for its frames (for MMIO nobody reserved,
     /// uncached-minus even if `prot` asks for write-combining). If the
     /// `mmap` handler fails afterwards, the entries are removed before `mmap` returns to the
-    /// core: by the misc device ([`VmaNew::set_vm_ops`] documents it), or by the core's error
-    /// path (`unmap_region()`), which other threads of the process can race with until then.
+    /// core's error path (`unmap_region()`), which other threads of the process can race with
+    /// until then.
     ///
     /// # Safety
     ///
     /// - The memory at the page frames must stay valid, and must not be reused for anything
     ///   else, until every page table entry mapping it is gone, as for
-    ///   [`VmaPfnMap::insert_pfn`]. If `mmap` fails, that is when the core's error path ran,
-    ///   unless the VMA runs operations installed with [`VmaNew::set_vm_ops`] from a misc
-    ///   device, whose undo removes the entries before it drops the VMA's data: memory owned
-    ///   by that data qualifies.
+    ///   [`VmaPfnMap::insert_pfn`]. If `mmap` fails, that is when the core's error path ran.
     /// - No address of the range may be mapped (`remap_pfn_range()` calls `BUG()` on a
     ///   present entry): each address is mapped once per `mmap` call, or again only after a
     ///   remap that failed (which removed its entries).
@@ -245,42 +245,10 @@ impl VmaNew {
         size: usize,
         prot: Pgprot,
     ) -> Result {
-        let pfnmap = self.as_pfnmap_vma().ok_or(EINVAL)?;
-        let end = address.checked_add(size).ok_or(EINVAL)?;
-        let page_mask = PAGE_SIZE - 1;
-        if pfnmap.flags() & flags::MIXEDMAP != 0
-            || size == 0
-            || (address | size) & page_mask != 0
-            || address < self.start()
-            || end > self.end()
-        {
-            return Err(EINVAL);
-        }
-        // SAFETY: The mmap write lock is held on a VMA being set up (type invariants), which
-        // is a PFN map that is not copy-on-write, so `remap_pfn_range()` keeps its offset and
-        // only sets flags it has (and `VM_PAT`, undone below); the range is inside it. The
-        // caller keeps the memory valid and has not mapped the range yet.
-        to_result(unsafe {
-            bindings::remap_pfn_range(
-                self.as_ptr(),
-                address as c_ulong,
-                pfn as c_ulong,
-                size as c_ulong,
-                prot.0,
-            )
-        })?;
-        // SAFETY: The VMA is valid and we hold its mmap write lock.
-        if unsafe { bindings::vma_zap_untracks_pfnmap(self.as_ptr()) } {
-            // 6.12 x86 tracked the VMA's PAT memtype as a whole (`VM_PAT`): every later zap
-            // would untrack it under whatever lock that zap holds (`unmap_mapping_range()` holds
-            // only `i_mmap_rwsem`), racing with the others. This zap untracks it and removes the
-            // entries.
-            // SAFETY: We hold the mmap write lock, and the VMA being set up is not yet in its
-            // file's address space; the range is the whole VMA.
-            let _ = unsafe { self.zap_locked(self.start(), self.end() - self.start()) };
-            return Err(EINVAL);
-        }
-        Ok(())
+        // SAFETY: The mmap write lock is held on a VMA being set up (type invariants), not yet
+        // in its file's address space; the caller keeps the memory valid and has not mapped the
+        // range yet.
+        unsafe { remap_locked(self, address, pfn, size, prot) }
     }
 
     /// Maps `page` at `address` now, with the VMA's protection (`remap_pfn_range()` of one
@@ -291,13 +259,107 @@ impl VmaNew {
     /// # Safety
     ///
     /// As for [`VmaNew::remap_pfn_range`]: `page` must not be freed until every page table
-    /// entry mapping it is gone (for example, it belongs to the data installed on this VMA with
-    /// [`VmaNew::set_vm_ops`] from a misc device's `mmap`), and `address` must not have been
-    /// mapped already in this `mmap` call.
+    /// entry mapping it is gone, and `address` must not have been mapped already in this `mmap`
+    /// call.
     pub unsafe fn remap_page(&self, address: usize, page: &Page) -> Result {
         // SAFETY: The caller keeps the page valid while it is mapped and has not mapped
         // `address` yet.
         unsafe { self.remap_pfn_range(address, page_pfn(page), PAGE_SIZE, Pgprot::of(self)) }
+    }
+}
+
+/// Maps `size` bytes of page frames from `pfn` on at `address` of `vma`, a PFN map, with `prot`
+/// (`remap_pfn_range()`).
+///
+/// Fails with `EINVAL` unless the VMA is a PFN map without `VM_MIXEDMAP` and the range is
+/// page-aligned and inside it, or, mapping nothing, if the kernel would then untrack the VMA's
+/// memtype in zaps (`vma_zap_untracks_pfnmap()`: 6.12 x86, a whole-VMA remap).
+///
+/// # Safety
+///
+/// The mmap write lock of `vma` is held, no fault can reach it yet, and it was created by the
+/// current `mmap` call; if `vma_zap_untracks_pfnmap()` can be true for it, it is not yet in its
+/// file's address space. The memory at the page frames stays valid until every entry mapping it
+/// is gone, and no address of the range is mapped yet.
+unsafe fn remap_locked(
+    vma: &VmaRef,
+    address: usize,
+    pfn: usize,
+    size: usize,
+    prot: Pgprot,
+) -> Result {
+    let pfnmap = vma.as_pfnmap_vma().ok_or(EINVAL)?;
+    let end = address.checked_add(size).ok_or(EINVAL)?;
+    let page_mask = PAGE_SIZE - 1;
+    if pfnmap.flags() & flags::MIXEDMAP != 0
+        || size == 0
+        || (address | size) & page_mask != 0
+        || address < vma.start()
+        || end > vma.end()
+    {
+        return Err(EINVAL);
+    }
+    // SAFETY: The mmap write lock is held on a VMA no fault reaches, which is a PFN map that is
+    // not copy-on-write, so `remap_pfn_range()` keeps its offset and only sets flags it has (and
+    // `VM_PAT`, undone below); the range is inside it. The caller keeps the memory valid and has
+    // not mapped the range yet.
+    to_result(unsafe {
+        bindings::remap_pfn_range(
+            vma.as_ptr(),
+            address as c_ulong,
+            pfn as c_ulong,
+            size as c_ulong,
+            prot.0,
+        )
+    })?;
+    // SAFETY: The VMA is valid and we hold its mmap write lock.
+    if unsafe { bindings::vma_zap_untracks_pfnmap(vma.as_ptr()) } {
+        // 6.12 x86 tracked the VMA's PAT memtype as a whole (`VM_PAT`): every later zap would
+        // untrack it under whatever lock that zap holds (`unmap_mapping_range()` holds only
+        // `i_mmap_rwsem`), racing with the others. This zap untracks it and removes the entries.
+        // SAFETY: We hold the mmap write lock, and the VMA is not yet in its file's address
+        // space (safety requirements); the range is the whole VMA.
+        let _ = unsafe { vma.zap_locked(vma.start(), vma.end() - vma.start()) };
+        return Err(EINVAL);
+    }
+    Ok(())
+}
+
+impl<'a> VmaDesc<'a> {
+    /// Makes the mapping a PFN map, with the flags `remap_pfn_range()` sets: `VM_PFNMAP`,
+    /// `VM_IO` (no one may look at the memory behind it), `VM_DONTEXPAND` and `VM_DONTDUMP`.
+    ///
+    /// Fails with `EINVAL`, changing nothing, on a copy-on-write mapping (a private mapping
+    /// that may become writable: call [`VmaDesc::try_clear_maywrite`] first).
+    pub fn set_pfnmap(mut self) -> Result<VmaDesc<'a, kind::PfnMap>> {
+        if is_cow(self.raw_flags()) {
+            return Err(EINVAL);
+        }
+        self.set_raw_flags(flags::PFNMAP | flags::IO | flags::DONTEXPAND | flags::DONTDUMP);
+        Ok(self.into_kind())
+    }
+}
+
+impl VmaMapped {
+    /// Maps `page` at `address` now, with the VMA's protection (`remap_pfn_range()` of one
+    /// page), taking no reference on it: for a page of the data [`VmOperations::mapped`] made,
+    /// from [`VmOperations::populate`].
+    ///
+    /// Fails with `EINVAL` unless the VMA is a PFN map ([`VmaDesc::set_pfnmap`]) and `address`
+    /// a page of it, and on 6.12 x86 for a VMA of one page (see [`VmaNew::remap_pfn_range`]).
+    ///
+    /// # Safety
+    ///
+    /// `page` must not be freed until every page table entry mapping it is gone: a page the
+    /// VMA's data owns qualifies (each VMA holding the entries holds the data until `close`, and
+    /// if `populate` fails the abstraction removes the entries before it drops the data).
+    /// `address` must not have been mapped already.
+    pub unsafe fn remap_page(&self, address: usize, page: &Page) -> Result {
+        // SAFETY: The mmap write lock is held and no fault reaches the VMA (type invariants);
+        // where `vma_zap_untracks_pfnmap()` can be true (6.12), `populate` runs from the misc
+        // device's `mmap`, before the VMA is in its file's address space. The caller keeps the
+        // page valid while it is mapped and has not mapped `address` yet.
+        unsafe { remap_locked(self, address, page_pfn(page), PAGE_SIZE, Pgprot::of(self)) }
     }
 }
 

@@ -4,11 +4,21 @@
 //!
 //! C header: [`include/linux/mm.h`](srctree/include/linux/mm.h).
 //!
-//! A driver implements [`VmOperations`] and installs it from its `mmap` handler with
-//! [`VmaNew::set_vm_ops`], together with per-VMA data held in an [`Arc`]; [`VmaRef::vm_data`]
-//! recognises the driver's own VMAs and returns that data. The abstraction owns the
-//! `open`/`close` callbacks, so every VMA (the first one, and each one split or duplicated from
-//! it) holds exactly one reference to the data.
+//! A driver implements [`VmOperations`] and installs it from its `mmap_prepare` handler with
+//! [`VmaDesc::set_vm_ops`]. Once the mapping's VMA exists, and only if it was neither merged
+//! into another nor failed first, [`VmOperations::mapped`] makes the VMA's data, held in an
+//! [`Arc`]; [`VmaRef::vm_data`] recognises the driver's own VMAs and returns that data. The
+//! abstraction owns the `open`/`close` callbacks, so every VMA (the first one, and each one
+//! split or duplicated from it) holds exactly one reference to the data.
+//!
+//! # `mmap_prepare`
+//!
+//! `f_op->mmap_prepare` (see `Documentation/filesystems/mmap_prepare.rst`) describes a mapping
+//! before its VMA exists, in a [`VmaDesc`], and must allocate nothing: the mapping may still be
+//! merged into a neighbour or fail. What must exist per mapping is made by `vm_ops->mapped`,
+//! which the core calls once the VMA is linked, with the mmap write lock held and the VMA
+//! write-marked, so that no fault can reach it yet. Kernels without those hooks (6.12) run
+//! the same steps from the misc device's `f_op->mmap`.
 //!
 //! # Faults under the per-VMA lock
 //!
@@ -18,11 +28,12 @@
 //! therefore the explicit opt-in to faults under the per-VMA lock. [`VmFault::lock`] tells a
 //! handler which lock it runs under.
 
-use super::virt::{vm_flags_t, VmaNew, VmaRef};
+use super::virt::{flags, vm_flags_t, VmaRef};
 use crate::fs::File;
 use crate::{
     bindings, build_error,
-    error::{code::*, Error, VTABLE_DEFAULT_ERROR},
+    error::{code::*, from_result, Error, VTABLE_DEFAULT_ERROR},
+    ffi::{c_int, c_ulong},
     page::Page,
     prelude::*,
     sync::{Arc, ArcBorrow},
@@ -220,8 +231,8 @@ pub struct VmaInfo {
 impl VmaInfo {
     /// # Safety
     ///
-    /// `vma` must be the VMA passed to `vm_ops->open` or `vm_ops->close`, and `'a` must end
-    /// before the callback returns.
+    /// `vma` must be the VMA passed to `vm_ops->open` or `vm_ops->close`, or the one
+    /// `vm_ops->mapped` was called for, and `'a` must end before the callback returns.
     unsafe fn from_raw<'a>(vma: *mut bindings::vm_area_struct) -> &'a Self {
         // SAFETY: `VmaInfo` is a transparent wrapper of `VmaRef`, which wraps the VMA; the
         // core calls `open` and `close` with the VMA's mmap lock held, and the caller ensures
@@ -262,8 +273,10 @@ impl VmaInfo {
 
 /// Operations of a driver's VMAs.
 ///
-/// `Data` is shared by all VMAs created from one `mmap` call (including the pieces of a split
-/// and the copies made by `fork`); each holds an [`Arc`] reference that the abstraction takes in
+/// A value of the implementing type is what `mmap_prepare` hands to [`VmaDesc::set_vm_ops`],
+/// borrowed from the open file: [`VmOperations::mapped`] makes the mapping's `Data` from it.
+/// `Data` is shared by all VMAs created from that mapping (including the pieces of a split and
+/// the copies made by `fork`); each holds an [`Arc`] reference that the abstraction takes in
 /// `open` and drops in `close`.
 ///
 /// # Examples
@@ -271,15 +284,19 @@ impl VmaInfo {
 /// A mapping of one page, faulted in under the per-VMA lock:
 ///
 /// ```
-/// use kernel::mm::vm_ops::{VmFault, VmFaultResult, VmOperations};
+/// use kernel::mm::vm_ops::{VmFault, VmFaultResult, VmOperations, VmaInfo};
 /// use kernel::page::Page;
-/// use kernel::sync::ArcBorrow;
+/// use kernel::sync::{Arc, ArcBorrow};
 ///
 /// struct OnePage;
 ///
 /// #[vtable]
 /// impl VmOperations for OnePage {
 ///     type Data = Page;
+///
+///     fn mapped(&self, _vma: &VmaInfo) -> Result<Arc<Page>> {
+///         Ok(Arc::new(Page::alloc_page(GFP_KERNEL | __GFP_ZERO)?, GFP_KERNEL)?)
+///     }
 ///
 ///     fn fault(page: ArcBorrow<'_, Page>, vmf: &VmFault) -> VmFaultResult {
 ///         if vmf.pgoff() != 0 {
@@ -296,6 +313,30 @@ impl VmaInfo {
 pub trait VmOperations: Sized + 'static {
     /// Data shared by the VMAs of one mapping.
     type Data: Send + Sync;
+
+    /// Makes the data of a new mapping, once its VMA exists (`vm_ops->mapped`).
+    ///
+    /// `self` is what `mmap_prepare` passed to [`VmaDesc::set_vm_ops`]. It is not called if the
+    /// mapping was merged into an existing VMA, or failed before its VMA was linked: then no
+    /// data is made, and nothing needs undoing. It may allocate. If it fails, the core unmaps
+    /// the VMA and `mmap()` returns the error. It runs with the mmap write lock held and the
+    /// VMA write-marked: no fault reaches the VMA until it returns.
+    fn mapped(&self, _vma: &VmaInfo) -> Result<Arc<Self::Data>> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Fills the VMA of a new mapping with the data [`VmOperations::mapped`] just made, before
+    /// any fault can reach it: for example, maps pages the data owns with
+    /// [`VmaMapped::remap_page`].
+    ///
+    /// If it fails, the abstraction removes every page table entry of the VMA and then drops
+    /// the data, so entries to memory the data owns never outlive it; the core then unmaps
+    /// the VMA and `mmap()` returns the error.
+    ///
+    /// [`VmaMapped::remap_page`]: VmaMapped::remap_page
+    fn populate(_data: ArcBorrow<'_, Self::Data>, _vma: &VmaMapped) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
 
     /// Called when a VMA is created from an existing one (split, `mremap` move, `fork`).
     ///
@@ -332,30 +373,39 @@ pub trait VmOperations: Sized + 'static {
 }
 
 /// The `vm_operations_struct` of a [`VmOperations`] implementation, followed by what the
-/// abstraction needs to recognise it and to undo [`VmaNew::set_vm_ops`].
+/// abstraction needs to recognise it.
 ///
 /// Every table has the same `close` callback, [`vm_ops_close`], which is not generic: a VMA
 /// whose `vm_ops->close` is that function runs a `RawVmOps`, whatever its `T`.
+///
+/// A VMA running these operations holds in its private data either a reference to its
+/// `T::Data` made by `into_foreign`, or, from `mmap_prepare` until `mapped` succeeds, the
+/// address of the `T` passed to [`VmaDesc::set_vm_ops`] with bit 0 set (see [`is_prepared`]):
+/// `mapped` can fail, and the core then unmaps the VMA, calling `close`.
 #[repr(C)]
-struct RawVmOps {
-    ops: bindings::vm_operations_struct,
+pub(crate) struct RawVmOps {
+    pub(crate) ops: bindings::vm_operations_struct,
     /// Runs `T::close`, then drops the VMA's reference to its data.
     close: unsafe fn(*mut bindings::vm_area_struct),
-    /// Drops a reference to `T::Data` made by `into_foreign`.
-    put_data: unsafe fn(*mut c_void),
+    /// Makes the data of a new VMA running these operations: `T::mapped`, `T::populate`.
+    pub(crate) commit: unsafe fn(*mut bindings::vm_area_struct, *mut *mut c_void) -> Result,
     /// `TypeId::of::<T>`: tells the tables of different implementations apart, even ones whose
     /// code and data layout are identical (see [`VmaRef::vm_data`]).
     type_id: fn() -> TypeId,
 }
 
+/// Whether the private data `data` of a VMA running a [`RawVmOps`] is still the `T` that
+/// `mmap_prepare` passed (tagged with bit 0), rather than a reference to `T::Data`.
+#[inline]
+fn is_prepared(data: *const c_void) -> bool {
+    data as usize & 1 != 0
+}
+
 /// The `vm_ops->close` callback of every [`RawVmOps`].
-///
-/// Never inlined: [`VmaNew::undo_vm_ops`] recognises the tables by this function's address.
 ///
 /// # Safety
 ///
 /// Called by mm as `vm_ops->close` of a VMA whose `vm_ops` points to the `ops` of a `RawVmOps`.
-#[inline(never)]
 unsafe extern "C" fn vm_ops_close(vma: *mut bindings::vm_area_struct) {
     // SAFETY: `ops` is the first field of a `#[repr(C)]` `RawVmOps`, so the pointers are equal;
     // the table is `'static`.
@@ -370,45 +420,51 @@ pub(crate) struct VmOpsTable<T>(PhantomData<T>);
 
 impl<T: VmOperations> VmOpsTable<T> {
     const TABLE: RawVmOps = RawVmOps {
-        ops: bindings::vm_operations_struct {
-            open: Some(Self::open),
-            close: Some(vm_ops_close),
-            fault: Some(Self::fault),
-            map_pages: if T::HAS_MAP_PAGES {
-                Some(Self::map_pages)
-            } else {
-                None
+        // `vm_ops->mapped` where the kernel has it; elsewhere the misc device calls `commit`.
+        ops: super::virt::vm_ops_with_mapped(
+            bindings::vm_operations_struct {
+                open: Some(Self::open),
+                close: Some(vm_ops_close),
+                fault: Some(Self::fault),
+                map_pages: if T::HAS_MAP_PAGES {
+                    Some(Self::map_pages)
+                } else {
+                    None
+                },
+                // SAFETY: All-zeroes is a valid `vm_operations_struct`: every other callback is
+                // unset.
+                ..unsafe { core::mem::MaybeUninit::zeroed().assume_init() }
             },
-            // SAFETY: All-zeroes is a valid `vm_operations_struct`: every other callback is
-            // unset.
-            ..unsafe { core::mem::MaybeUninit::zeroed().assume_init() }
-        },
+            Self::mapped,
+        ),
         close: Self::close,
-        put_data: Self::put_data,
+        commit: Self::commit,
         type_id: TypeId::of::<T>,
     };
 
     /// Returns the table installed on VMAs running `T`.
-    pub(crate) fn vtable() -> &'static bindings::vm_operations_struct {
-        &Self::TABLE.ops
+    pub(crate) fn table() -> &'static RawVmOps {
+        &Self::TABLE
     }
 
     /// # Safety
     ///
-    /// `vma` must run these operations and be locked; `'a` must not outlast the callback.
+    /// `vma` must run these operations, hold a reference to its data (not a prepared `T`), and
+    /// be locked; `'a` must not outlast the callback.
     unsafe fn data<'a>(vma: *mut bindings::vm_area_struct) -> ArcBorrow<'a, T::Data> {
         // SAFETY: VMAs running these operations hold an `Arc<T::Data>` in their private data
-        // until `close` returns.
+        // until `close` returns, once `mapped` succeeded.
         unsafe { <Arc<T::Data> as ForeignOwnable>::borrow((*vma).vm_private_data) }
     }
 
+    /// Whether `vma`, which runs these operations, still waits for `mapped`.
+    ///
     /// # Safety
     ///
-    /// `data` must come from `Arc::<T::Data>::into_foreign`, and the caller gives up that
-    /// reference.
-    unsafe fn put_data(data: *mut c_void) {
-        // SAFETY: By the safety requirements, this reference is ours to drop.
-        drop(unsafe { <Arc<T::Data> as ForeignOwnable>::from_foreign(data) });
+    /// `vma` must be valid and locked.
+    unsafe fn prepared(vma: *mut bindings::vm_area_struct) -> bool {
+        // SAFETY: The caller ensures the VMA is valid and locked.
+        is_prepared(unsafe { (*vma).vm_private_data })
     }
 
     /// # Safety
@@ -418,6 +474,12 @@ impl<T: VmOperations> VmOpsTable<T> {
         // SAFETY: `open` is called with the mmap write lock held on a new VMA copied from one
         // running these operations (split, `mremap`, `fork`), so it carries the same private
         // data, which the original VMA keeps alive.
+        if unsafe { Self::prepared(vma) } {
+            // Not reachable: `mmap` holds the mmap write lock from `mmap_prepare` to `mapped`.
+            // The copy would hold no reference, as the original holds none.
+            return;
+        }
+        // SAFETY: As above; the VMA holds a reference to its data.
         let data = unsafe { Self::data(vma) };
         // The new VMA owns a reference of its own; `into_foreign` returns the same pointer as
         // the one already stored.
@@ -433,6 +495,12 @@ impl<T: VmOperations> VmOpsTable<T> {
     ///
     /// Called by [`vm_ops_close`] for a VMA running these operations.
     unsafe fn close(vma: *mut bindings::vm_area_struct) {
+        // SAFETY: `close` runs with the VMA's mmap lock held.
+        if unsafe { Self::prepared(vma) } {
+            // The core unmaps a VMA whose `mapped` failed (or was never reached): it holds no
+            // data.
+            return;
+        }
         if T::HAS_CLOSE {
             // SAFETY: This is `vm_ops->close`, called once for each VMA running these
             // operations, with its mmap lock held (for reading after `munmap` downgraded it,
@@ -443,7 +511,78 @@ impl<T: VmOperations> VmOpsTable<T> {
             T::close(unsafe { Self::data(vma) }, info);
         }
         // SAFETY: The VMA owns one reference, dropped here as the VMA goes away.
-        unsafe { Self::put_data((*vma).vm_private_data) };
+        drop(unsafe { <Arc<T::Data> as ForeignOwnable>::from_foreign((*vma).vm_private_data) });
+    }
+
+    /// Makes the data of `vma`, a new VMA running these operations whose private data `*data`
+    /// is the prepared `T`, and replaces `*data` with a reference to it.
+    ///
+    /// # Safety
+    ///
+    /// `vma` must be a VMA the current `mmap` call just set up from a [`VmaDesc`] on which
+    /// `set_vm_ops::<T>` was called, not yet reachable by faults: its mmap write lock is held,
+    /// and it is write-marked or not yet linked. `data` must point to its private data, whose
+    /// `T` is still borrowed from the open file being mapped.
+    unsafe fn commit(vma: *mut bindings::vm_area_struct, data: *mut *mut c_void) -> Result {
+        if !T::HAS_MAPPED {
+            // Not reachable: `set_vm_ops` refuses to build for such a `T`, so no VMA runs its
+            // table, which only exists for `vm_data` to compare against.
+            return Err(EINVAL);
+        }
+        // SAFETY: By the safety requirements, `*data` is the tagged address of a `T` that the
+        // file being mapped keeps alive during `mmap`.
+        let source = unsafe { &*(*data).cast::<u8>().wrapping_sub(1).cast::<T>() };
+        // SAFETY: `vma` is valid and its mmap write lock is held; the reference does not
+        // outlive this call.
+        let new = source.mapped(unsafe { VmaInfo::from_raw(vma) })?;
+        if T::HAS_POPULATE {
+            // SAFETY: `vma` was just set up by this `mmap` call and no fault can reach it.
+            let mapped = unsafe { VmaMapped::from_raw(vma) };
+            if let Err(err) = T::populate(new.as_arc_borrow(), mapped) {
+                // SAFETY: The mmap write lock is held, and the VMA is not yet in its file's
+                // address space or its zaps untrack nothing (`vma_zap_untracks_pfnmap()` is
+                // false where `mapped` runs from the core). The range is the whole VMA, so this
+                // cannot fail.
+                let _ = unsafe { mapped.zap_locked(mapped.start(), mapped.end() - mapped.start()) };
+                // `new` is dropped after the entries to the memory it owns are gone.
+                return Err(err);
+            }
+        }
+        // `into_foreign()` returns a `*const` pointer on some kernels and `*mut` on others.
+        let new: *const c_void = new.into_foreign();
+        // SAFETY: `data` points to the VMA's private data (safety requirements).
+        unsafe { *data = new.cast_mut() };
+        Ok(())
+    }
+
+    /// # Safety
+    ///
+    /// Called by mm as `vm_ops->mapped` of a new VMA running these operations, which
+    /// `mmap_prepare` installed with `set_vm_ops::<T>`, in `current`'s address space.
+    unsafe extern "C" fn mapped(
+        start: c_ulong,
+        end: c_ulong,
+        _pgoff: c_ulong,
+        _file: *const bindings::file,
+        data: *mut *mut c_void,
+    ) -> c_int {
+        from_result(|| {
+            // SAFETY: `mapped` runs in the task doing the `mmap`, which has an address space.
+            let mm = unsafe { (*bindings::get_current()).mm };
+            // SAFETY: The core calls `mapped` with the mmap write lock held, after it linked
+            // the VMA, so the lookup finds it.
+            let vma = unsafe { bindings::vma_lookup(mm, start) };
+            // SAFETY: A non-null VMA returned by `vma_lookup` is valid under the mmap lock,
+            // which is held until `mapped` returns.
+            if vma.is_null() || unsafe { VmaRef::from_raw(vma) }.end() as c_ulong != end {
+                return Err(EINVAL);
+            }
+            // SAFETY: This is the VMA the core calls `mapped` for, linked but write-marked, so
+            // no fault reaches it until the mmap write lock is released; `data` is its private
+            // data as `mmap_prepare` set it, the prepared `T`.
+            unsafe { Self::commit(vma, data) }?;
+            Ok(0)
+        })
     }
 
     /// # Safety
@@ -452,7 +591,12 @@ impl<T: VmOperations> VmOpsTable<T> {
     unsafe extern "C" fn fault(vmf: *mut bindings::vm_fault) -> bindings::vm_fault_t {
         // SAFETY: The core calls `->fault` with a valid fault whose VMA is locked.
         let fault = unsafe { VmFault::from_raw(vmf) };
-        // SAFETY: The VMA runs these operations and is locked during the fault.
+        // SAFETY: The VMA is locked during the fault.
+        if unsafe { Self::prepared(fault.vma().as_ptr()) } {
+            // Not reachable: the VMA is write-marked, or not linked, until `mapped` returns.
+            return bindings::vm_fault_reason_VM_FAULT_SIGBUS as bindings::vm_fault_t;
+        }
+        // SAFETY: The VMA runs these operations, holds its data and is locked during the fault.
         let data = unsafe { Self::data(fault.vma().as_ptr()) };
         let res = T::fault(data, fault);
         fault.finish(res)
@@ -468,15 +612,19 @@ impl<T: VmOperations> VmOpsTable<T> {
     ) -> bindings::vm_fault_t {
         // SAFETY: The core calls `->map_pages` with a valid fault whose VMA is locked.
         let vma = unsafe { (*vmf).__bindgen_anon_1.vma };
-        // SAFETY: The VMA runs these operations and is locked during the call.
-        T::map_pages(unsafe { Self::data(vma) }, start_pgoff, end_pgoff);
+        // SAFETY: The VMA is locked during the call.
+        if !unsafe { Self::prepared(vma) } {
+            // SAFETY: The VMA runs these operations, holds its data and is locked.
+            T::map_pages(unsafe { Self::data(vma) }, start_pgoff, end_pgoff);
+        }
         0
     }
 }
 
 impl VmaRef {
-    /// Returns the private data installed with [`VmaNew::set_vm_ops::<T>`], if this VMA runs the
-    /// `vm_operations` of `T`.
+    /// Returns the private data of this VMA, if it runs the `vm_operations` of `T`
+    /// ([`VmaDesc::set_vm_ops::<T>`]) and its mapping is complete ([`VmOperations::mapped`]
+    /// made the data).
     ///
     /// VMAs are reused while RCU readers still see them: this re-identifies the VMA by its
     /// operations rather than by its address.
@@ -489,91 +637,24 @@ impl VmaRef {
     /// of `T`'s table (Kbuild builds each crate as one codegen unit, so it does not), this
     /// would return `None` for some of `T`'s VMAs.
     ///
-    /// [`VmaNew::set_vm_ops::<T>`]: VmaNew::set_vm_ops
+    /// [`VmaDesc::set_vm_ops::<T>`]: VmaDesc::set_vm_ops
     ///
     /// # Examples
     ///
-    /// Two implementations with identical code and data layout, each on a VMA of its own: each
-    /// one's `vm_data` finds its own data and not the other's.
-    ///
     /// ```
-    /// use core::ptr;
-    /// use kernel::bindings;
-    /// use kernel::mm::virt::{flags, VmaNew};
-    /// use kernel::mm::{vm_ops::{VmFault, VmFaultResult, VmOperations}, MmWithUser};
-    /// use kernel::page::PAGE_SIZE;
-    /// use kernel::sync::{aref::ARef, Arc, ArcBorrow};
+    /// use kernel::mm::{virt::VmaRef, vm_ops::VmOperations};
     ///
-    /// struct A;
-    /// struct B;
-    ///
-    /// #[vtable]
-    /// impl VmOperations for A {
-    ///     type Data = u64;
-    ///     fn fault(_data: ArcBorrow<'_, u64>, _vmf: &VmFault) -> VmFaultResult {
-    ///         VmFaultResult::Sigbus
-    ///     }
+    /// /// The start of `vma` if it is one of `T`'s, with its data.
+    /// fn ours<T: VmOperations>(vma: &VmaRef) -> Option<usize> {
+    ///     vma.vm_data::<T>().map(|_data| vma.start())
     /// }
-    ///
-    /// #[vtable]
-    /// impl VmOperations for B {
-    ///     type Data = u64;
-    ///     fn fault(_data: ArcBorrow<'_, u64>, _vmf: &VmFault) -> VmFaultResult {
-    ///         VmFaultResult::Sigbus
-    ///     }
-    /// }
-    ///
-    /// // An address space of the KUnit thread's own, with two private anonymous pages.
-    /// // SAFETY: `mm_alloc` returns an `mm_struct` with one user reference, or NULL.
-    /// let raw = ptr::NonNull::new(unsafe { bindings::mm_alloc() }).ok_or(ENOMEM)?;
-    /// // SAFETY: We own the user reference returned by `mm_alloc`.
-    /// let mm: ARef<MmWithUser> = unsafe { ARef::from_raw(raw.cast()) };
-    /// // SAFETY: This kernel thread has no address space; it gives `mm` back below.
-    /// unsafe { bindings::kthread_use_mm(mm.as_raw()) };
-    /// let (a, b) = (0x100000, 0x200000);
-    /// for addr in [a, b] {
-    ///     // PROT_READ, MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS (asm-generic values).
-    ///     // SAFETY: The current address space is `mm`, which has nothing at `addr`.
-    ///     let ret = unsafe { bindings::vm_mmap(ptr::null_mut(), addr, PAGE_SIZE, 0x1, 0x32, 0) };
-    ///     assert_eq!(ret, addr);
-    /// }
-    /// {
-    ///     let guard = mm.mmap_write_lock();
-    ///     for addr in [a, b] {
-    ///         let vma = guard.vma_lookup(addr).ok_or(EINVAL)?;
-    ///         // SAFETY: We hold the mmap write lock of an address space no other thread knows,
-    ///         // and the VMA has no pages, operations or private data: nothing can observe it
-    ///         // being set up, as in `mmap`.
-    ///         let new = unsafe { VmaNew::from_raw(vma.as_ptr()) };
-    ///         if addr == a {
-    ///             new.set_vm_ops::<A>(Arc::new(1, GFP_KERNEL)?)?;
-    ///         } else {
-    ///             new.set_vm_ops::<B>(Arc::new(2, GFP_KERNEL)?)?;
-    ///         }
-    ///     }
-    ///     let (va, vb) = (guard.vma_lookup(a).ok_or(EINVAL)?, guard.vma_lookup(b).ok_or(EINVAL)?);
-    ///     // `set_vm_ops` keeps the VMAs from ever merging.
-    ///     assert!(va.flags() & vb.flags() & flags::DONTEXPAND != 0);
-    ///     assert_eq!(va.vm_data::<A>().map(|d| *d), Some(1));
-    ///     assert_eq!(vb.vm_data::<B>().map(|d| *d), Some(2));
-    ///     assert!(va.vm_data::<B>().is_none());
-    ///     assert!(vb.vm_data::<A>().is_none());
-    /// }
-    ///
-    /// // SAFETY: `a` and `b` are our mappings (their `close` drops the data); the thread then
-    /// // leaves `mm` as it found it.
-    /// unsafe {
-    ///     assert_eq!(bindings::vm_munmap(a, PAGE_SIZE), 0);
-    ///     assert_eq!(bindings::vm_munmap(b, PAGE_SIZE), 0);
-    ///     bindings::kthread_unuse_mm(mm.as_raw());
-    /// }
-    /// # Ok::<(), Error>(())
     /// ```
     #[inline]
     pub fn vm_data<T: VmOperations>(&self) -> Option<ArcBorrow<'_, T::Data>> {
         // SAFETY: By the type invariants the VMA is valid and stable.
         let (ops, data) = unsafe { ((*self.as_ptr()).vm_ops, (*self.as_ptr()).vm_private_data) };
-        if !ptr::eq(ops, VmOpsTable::<T>::vtable()) {
+        let table = VmOpsTable::<T>::table();
+        if !ptr::eq(ops, &table.ops) || is_prepared(data) {
             return None;
         }
         // SAFETY: `ops` is the `ops` field, and first field, of a `#[repr(C)]` `RawVmOps`:
@@ -583,101 +664,246 @@ impl VmaRef {
             return None;
         }
         // SAFETY: VMAs running the operations of `T` own an `Arc<T::Data>` in their private
-        // data (installed by `set_vm_ops`, duplicated by `open`), which lives while the VMA does.
+        // data once `mapped` made it (installed by `commit`, duplicated by `open`), which lives
+        // while the VMA does.
         Some(unsafe { <Arc<T::Data> as ForeignOwnable>::borrow(data) })
     }
 }
 
-impl VmaNew {
-    /// Installs the `vm_operations` of `T` with `data` as the VMA's private data, and sets
-    /// `VM_DONTEXPAND`.
-    ///
-    /// Every VMA split or duplicated from this one takes its own reference to `data` (`open`),
-    /// and each drops it when unmapped (`close`). Returns `EBUSY`, changing nothing, if
-    /// operations or private data were already installed.
-    ///
-    /// `VM_DONTEXPAND` is one of the `VM_SPECIAL` flags, which the core never merges: without
-    /// it a later `mmap` of the same file next to this VMA could be merged into it without the
-    /// driver's `mmap` running, sharing this VMA's data, and 6.12 retries a merge after an
-    /// `mmap` that changed the flags, freeing the VMA without `close`. Like every `VM_SPECIAL`
-    /// VMA it then refuses `mremap` growth (`EFAULT`), which the driver's data would not cover,
-    /// and `MREMAP_DONTUNMAP` and `MADV_DODUMP` (`EINVAL`), and `mlock()` leaves it alone.
-    ///
-    /// It may be called anywhere in `mmap`: if `mmap` fails afterwards, the core frees the VMA
-    /// without calling `close`, so the file operation that called `mmap` (see
-    /// [`MiscDevice::mmap`]) removes the VMA's page table entries and drops this VMA's
-    /// reference itself.
-    ///
-    /// [`MiscDevice::mmap`]: crate::miscdevice::MiscDevice::mmap
-    pub fn set_vm_ops<T: VmOperations>(&self, data: Arc<T::Data>) -> Result {
-        if self.has_vm_ops() {
-            return Err(EBUSY);
-        }
-        self.set_dontexpand();
-        let vma = self.as_ptr();
-        // `into_foreign()` returns a `*const` pointer on some kernels and `*mut` on others.
-        let data: *const c_void = data.into_foreign();
-        // SAFETY: The VMA is valid, only this thread can reach it, and it has neither operations
-        // nor private data that would be overwritten.
-        unsafe {
-            (*vma).vm_private_data = data.cast_mut();
-            (*vma).vm_ops = VmOpsTable::<T>::vtable();
-        }
-        Ok(())
-    }
+/// A mapping being set up by `mmap_prepare`, before its VMA exists (`struct vm_area_desc`): the
+/// fields the misc device copies from the C descriptor (or, where the kernel has no
+/// `mmap_prepare`, from the new VMA) and back.
+pub(crate) struct RawVmaDesc {
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+    pub(crate) pgoff: usize,
+    pub(crate) flags: vm_flags_t,
+    pub(crate) file: *mut bindings::file,
+    /// The operations [`VmaDesc::set_vm_ops`] installed, if it was called.
+    pub(crate) ops: Option<&'static RawVmOps>,
+    /// The VMA's private data until `mapped`: the tagged address of the `T` the operations
+    /// make their data from.
+    pub(crate) private_data: *mut c_void,
+}
 
-    /// Undoes [`VmaNew::set_vm_ops`], if it was called: removes the VMA's page table entries,
-    /// drops the VMA's reference to its data and leaves the VMA without operations.
-    ///
-    /// The file operations that pass a [`VmaNew`] to a driver's `mmap` call this when the
-    /// driver fails. The entries go first: the core would remove them only after `mmap`
-    /// returned (`unmap_region()`), and until then another thread of the process could reach
-    /// pages the data owned through them, with no fault, after this reference freed them.
+impl RawVmaDesc {
+    /// A descriptor of `[start, end)` at page offset `pgoff` of `file`, with `flags`.
+    pub(crate) fn new(
+        start: usize,
+        end: usize,
+        pgoff: usize,
+        flags: vm_flags_t,
+        file: *mut bindings::file,
+    ) -> Self {
+        Self {
+            start,
+            end,
+            pgoff,
+            flags,
+            file,
+            ops: None,
+            private_data: ptr::null_mut(),
+        }
+    }
+}
+
+/// The kinds of mapping a [`VmaDesc`] can be set to: each kind is a type, so that a
+/// descriptor is one kind at most.
+pub mod kind {
+    /// Neither a mixed map nor a PFN map (yet).
+    pub struct Plain;
+    /// `VM_MIXEDMAP`: pages are inserted with `vm_insert_page()`.
+    pub struct MixedMap;
+    /// `VM_PFNMAP`: page frames are inserted without a page reference.
+    pub struct PfnMap;
+}
+
+/// A mapping being set up by a driver's `mmap_prepare`, before its VMA exists
+/// (`struct vm_area_desc`).
+///
+/// `'a` is the `mmap_prepare` call, as the misc device lends it together with the open file's
+/// data, which lives until the file is released: after every VMA of it is gone. `K` is the kind
+/// of mapping: a descriptor becomes a mixed map or a PFN map by value ([`VmaDesc::set_mixedmap`],
+/// [`VmaDesc::set_pfnmap`]), so it cannot become both.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::mm::virt::flags;
+/// use kernel::mm::vm_ops::{kind::Plain, VmaDesc};
+///
+/// fn prepare(mut desc: VmaDesc<'_, Plain>) -> Result {
+///     if desc.flags() & flags::SHARED == 0 {
+///         // A private mapping gets copy-on-write copies: read-only only.
+///         desc.try_clear_maywrite()?;
+///     }
+///     let _desc = desc.set_mixedmap();
+///     Ok(())
+/// }
+/// ```
+///
+/// # Invariants
+///
+/// `raw` describes a mapping being prepared by the current `mmap` call, whose mmap write lock
+/// is held; its `file` is the open file being mapped, valid for `'a`.
+pub struct VmaDesc<'a, K = kind::Plain> {
+    raw: &'a mut RawVmaDesc,
+    _kind: PhantomData<K>,
+}
+
+impl<'a> VmaDesc<'a> {
+    /// Lends `raw` to a driver's `mmap_prepare`.
     ///
     /// # Safety
     ///
-    /// The driver's `mmap` of this VMA has failed, and this is called before the failure is
-    /// returned to the core, which then removes the VMA without calling any of its operations.
-    // Not inline: `vma_dummy_vm_ops` is not exported to modules.
-    #[inline(never)]
-    pub(crate) unsafe fn undo_vm_ops(&self) {
-        let vma = self.as_ptr();
-        // SAFETY: The VMA is valid and only this thread can reach it.
-        let (ops, data) = unsafe { ((*vma).vm_ops, (*vma).vm_private_data) };
-        let close = if ops.is_null() {
-            None
-        } else {
-            // SAFETY: A non-null `vm_ops` points to a `vm_operations_struct` that outlives the
-            // VMA.
-            unsafe { (*ops).close }
-        };
-        // Only the tables of `set_vm_ops` have this `close`.
-        let ours = vm_ops_close as *const ();
-        if !matches!(close, Some(f) if ptr::eq(f as *const (), ours)) {
-            return;
+    /// `raw` must describe a mapping being prepared by the current `mmap` call, with its mmap
+    /// write lock held and its `file` valid for `'a`, and the open file's data lent with it
+    /// must live until the mapping's `mapped` step has run (or will not run).
+    pub(crate) unsafe fn new(raw: &'a mut RawVmaDesc) -> Self {
+        // INVARIANT: The caller ensures `raw` describes the mapping being prepared.
+        Self {
+            raw,
+            _kind: PhantomData,
         }
-        // SAFETY: `ops` is the `ops` field, and first field, of a `#[repr(C)]` `RawVmOps`.
-        let table = unsafe { &*ops.cast::<RawVmOps>() };
-        // SAFETY: `mmap` holds the mmap write lock, and the VMA is not yet in its file's address
-        // space. The range is the whole VMA, so this cannot fail.
-        let _ = unsafe { self.zap_locked(self.start(), self.end() - self.start()) };
-        // SAFETY: The VMA is valid and only this thread can reach it. The core calls none of its
-        // operations after a failed `mmap`; these are the values `vma_init()` set.
-        unsafe {
-            (*vma).vm_ops = ptr::addr_of!(bindings::vma_dummy_vm_ops);
-            (*vma).vm_private_data = ptr::null_mut();
-        }
-        // SAFETY: `set_vm_ops` stored this reference, which belongs to the VMA; the VMA no
-        // longer points to it, nor does any page table entry to pages the data owns.
-        unsafe { (table.put_data)(data) };
     }
 
-    // Not inline: `vma_dummy_vm_ops` is not exported to modules.
-    #[inline(never)]
-    fn has_vm_ops(&self) -> bool {
-        // SAFETY: The VMA is valid and only this thread can reach it.
-        let (ops, data) = unsafe { ((*self.as_ptr()).vm_ops, (*self.as_ptr()).vm_private_data) };
-        let dummy = ptr::addr_of!(bindings::vma_dummy_vm_ops);
-        !data.is_null() || !ops.is_null() && !ptr::eq(ops, dummy)
+    /// Makes the mapping a mixed map (`VM_MIXEDMAP`): its faults insert pages with
+    /// [`VmFault::insert_page`].
+    pub fn set_mixedmap(self) -> VmaDesc<'a, kind::MixedMap> {
+        self.raw.flags |= flags::MIXEDMAP;
+        self.into_kind()
+    }
+}
+
+impl<'a, K> VmaDesc<'a, K> {
+    /// Changes the kind of the descriptor.
+    pub(crate) fn into_kind<L>(self) -> VmaDesc<'a, L> {
+        VmaDesc {
+            raw: self.raw,
+            _kind: PhantomData,
+        }
+    }
+
+    /// The flags the descriptor has now.
+    pub(crate) fn raw_flags(&self) -> vm_flags_t {
+        self.raw.flags
+    }
+
+    /// Sets `set` in the flags.
+    pub(crate) fn set_raw_flags(&mut self, set: vm_flags_t) {
+        self.raw.flags |= set;
+    }
+
+    /// Returns the start address of the mapping.
+    #[inline]
+    pub fn start(&self) -> usize {
+        self.raw.start
+    }
+
+    /// Returns the end address of the mapping (exclusive).
+    #[inline]
+    pub fn end(&self) -> usize {
+        self.raw.end
+    }
+
+    /// Returns the offset of the mapping in its file, in pages.
+    #[inline]
+    pub fn pgoff(&self) -> usize {
+        self.raw.pgoff
+    }
+
+    /// Returns the flags the mapping will have.
+    #[inline]
+    pub fn flags(&self) -> vm_flags_t {
+        self.raw.flags
+    }
+
+    /// Returns the file being mapped.
+    #[inline]
+    pub fn file(&self) -> &'a File {
+        // SAFETY: By the type invariants `file` is the open file being mapped, valid for `'a`.
+        unsafe { File::from_raw_file(self.raw.file) }
+    }
+
+    /// Sets `VM_DONTEXPAND`: `mremap()` may not grow the mapping (`EFAULT`), nor duplicate it
+    /// (`MREMAP_MAYMOVE` with an old size of 0). It is one of the `VM_SPECIAL` flags, which
+    /// the core never merges.
+    pub fn set_dontexpand(&mut self) {
+        self.raw.flags |= flags::DONTEXPAND;
+    }
+
+    /// Clears `VM_MAYWRITE`, so the mapping can never be made writable. Fails with `EINVAL`,
+    /// changing nothing, if it is writable already.
+    pub fn try_clear_maywrite(&mut self) -> Result {
+        if self.raw.flags & flags::WRITE != 0 {
+            return Err(EINVAL);
+        }
+        self.raw.flags &= !flags::MAYWRITE;
+        Ok(())
+    }
+
+    /// Clears `VM_MAYEXEC`, so the mapping can never be made executable. Fails with `EINVAL`,
+    /// changing nothing, if it is executable already.
+    pub fn try_clear_mayexec(&mut self) -> Result {
+        if self.raw.flags & flags::EXEC != 0 {
+            return Err(EINVAL);
+        }
+        self.raw.flags &= !flags::MAYEXEC;
+        Ok(())
+    }
+
+    /// Installs the `vm_operations` of `T`: once the VMA exists, [`VmOperations::mapped`] makes
+    /// its data from `source`, which lives as long as the open file (`'a`).
+    ///
+    /// Returns `EBUSY`, changing nothing, if operations were already installed.
+    pub fn set_vm_ops<T: VmOperations>(&mut self, source: &'a T) -> Result {
+        // `mapped` makes the data: without it the VMAs would have none.
+        build_assert!(T::HAS_MAPPED, "set_vm_ops() needs VmOperations::mapped");
+        // Bit 0 of the private data tells the prepared `source` from the data (`is_prepared`).
+        build_assert!(core::mem::align_of::<T>() >= 2);
+        if self.raw.ops.is_some() {
+            return Err(EBUSY);
+        }
+        self.raw.ops = Some(VmOpsTable::<T>::table());
+        self.raw.private_data = ptr::from_ref(source)
+            .cast::<u8>()
+            .wrapping_add(1)
+            .cast_mut()
+            .cast();
+        Ok(())
+    }
+}
+
+/// The VMA of a new mapping, as [`VmOperations::populate`] sees it: created by this `mmap`
+/// call from a [`VmaDesc`], with the data [`VmOperations::mapped`] made.
+///
+/// # Invariants
+///
+/// The mmap write lock of the VMA's address space is held, and no fault can reach the VMA: it
+/// is write-marked, or not yet linked. It was created by the current `mmap` call, which has
+/// mapped nothing in it yet but what the driver maps through this type.
+#[repr(transparent)]
+pub struct VmaMapped {
+    vma: VmaRef,
+}
+
+impl core::ops::Deref for VmaMapped {
+    type Target = VmaRef;
+
+    #[inline]
+    fn deref(&self) -> &VmaRef {
+        &self.vma
+    }
+}
+
+impl VmaMapped {
+    /// # Safety
+    ///
+    /// `vma` must be a VMA the current `mmap` call just set up, with its mmap write lock held
+    /// and no fault able to reach it, for `'a`.
+    unsafe fn from_raw<'a>(vma: *mut bindings::vm_area_struct) -> &'a Self {
+        // SAFETY: `VmaMapped` is a transparent wrapper of the VMA; the caller ensures the
+        // invariants for `'a`.
+        unsafe { &*vma.cast() }
     }
 }

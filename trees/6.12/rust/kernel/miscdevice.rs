@@ -9,7 +9,10 @@ use crate::{
     error::{from_result, to_result, Error, Result, VTABLE_DEFAULT_ERROR},
     ffi::{c_long, c_uint, c_ulong},
     fs::File,
-    mm::virt::VmaNew,
+    mm::{
+        virt::{flags, VmaNew},
+        vm_ops::{RawVmaDesc, VmaDesc},
+    },
     prelude::*,
     str::CStr,
     types::{ForeignOwnable, Opaque},
@@ -164,14 +167,33 @@ pub trait MiscDevice: Sized {
 
     /// Called when a process maps the file (`mmap`). The mmap write lock is held.
     ///
-    /// If it returns an error, operations it installed with [`VmaNew::set_vm_ops`] are removed
-    /// and the VMA's reference to their data is dropped.
-    ///
-    /// [`VmaNew::set_vm_ops`]: crate::mm::virt::VmaNew::set_vm_ops
+    /// Later kernels deprecate `f_op->mmap`: new drivers implement
+    /// [`MiscDevice::mmap_prepare`] instead. A device implements one of the two.
     fn mmap(
         _device: <Self::Ptr as ForeignOwnable>::Borrowed<'_>,
         _file: &File,
         _vma: &VmaNew,
+    ) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Called when a process maps the file, to describe the mapping in `desc` before its VMA
+    /// is used: `f_op->mmap_prepare` of later kernels, with the same API.
+    ///
+    /// The function sets the mapping's flags and kind, and the [`VmOperations`] whose
+    /// [`mapped`] step makes the mapping's data, from a value borrowed from `device` or `file`,
+    /// which live until the file is released. It must allocate nothing. The mmap write lock is
+    /// held. A device implements this or [`MiscDevice::mmap`], not both.
+    ///
+    /// This kernel has neither `f_op->mmap_prepare` nor `vm_ops->mapped`: the device's
+    /// `f_op->mmap` runs the steps later kernels run around them, on the VMA `mmap` created.
+    ///
+    /// [`VmOperations`]: crate::mm::vm_ops::VmOperations
+    /// [`mapped`]: crate::mm::vm_ops::VmOperations::mapped
+    fn mmap_prepare<'a>(
+        _device: <Self::Ptr as ForeignOwnable>::Borrowed<'a>,
+        _file: &'a File,
+        _desc: VmaDesc<'a>,
     ) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
@@ -206,7 +228,16 @@ impl<T: MiscDevice> MiscdeviceVTable<T> {
     const VTABLE: bindings::file_operations = bindings::file_operations {
         open: Some(Self::open),
         release: Some(Self::release),
-        mmap: if T::HAS_MMAP { Some(Self::mmap) } else { None },
+        mmap: if T::HAS_MMAP && T::HAS_MMAP_PREPARE {
+            // Later kernels refuse a file with both (`can_mmap_file()`).
+            panic!("a misc device implements mmap or mmap_prepare, not both")
+        } else if T::HAS_MMAP_PREPARE {
+            Some(Self::mmap_prepare)
+        } else if T::HAS_MMAP {
+            Some(Self::mmap)
+        } else {
+            None
+        },
         unlocked_ioctl: if T::HAS_IOCTL {
             Some(Self::ioctl)
         } else {
@@ -278,10 +309,67 @@ impl<T: MiscDevice> MiscdeviceVTable<T> {
         // SAFETY: The file is valid for the duration of `mmap`.
         let file = unsafe { File::from_raw_file(file) };
         from_result(|| {
-            T::mmap(device, file, vma).inspect_err(|_| {
-                // SAFETY: The driver's `mmap` failed, and the error goes to the core next.
-                unsafe { vma.undo_vm_ops() }
-            })?;
+            T::mmap(device, file, vma)?;
+            Ok(0)
+        })
+    }
+
+    /// `f_op->mmap` of a device that implements [`MiscDevice::mmap_prepare`]: what later
+    /// kernels do around `f_op->mmap_prepare` and `vm_ops->mapped`, in their order, on the VMA
+    /// 6.12 already created.
+    ///
+    /// The descriptor is filled from the VMA and, after the driver described the mapping,
+    /// applied to it; then the operations' `mapped` step makes the VMA's data. 6.12 retries a
+    /// merge when `f_op->mmap` changed the flags and frees a merged VMA without `close`, so a
+    /// VMA that runs the operations also gets `VM_DONTEXPAND`, which the core never merges; on
+    /// later kernels the merge happens before `mapped`, which it skips. If a step fails, the
+    /// core frees the VMA with the dummy operations, calling none of ours: the VMA holds no data
+    /// (`mapped` did not make it, or dropped it after removing the VMA's entries).
+    ///
+    /// # Safety
+    ///
+    /// Called by the VFS as `f_op->mmap` of a file opened by [`Self::open`].
+    unsafe extern "C" fn mmap_prepare(
+        file: *mut bindings::file,
+        vma: *mut bindings::vm_area_struct,
+    ) -> i32 {
+        // SAFETY: `vma` is the VMA being set up by this `mmap` call, under the mmap write lock.
+        let new = unsafe { VmaNew::from_raw(vma) };
+        from_result(|| {
+            // SAFETY: The file is open and `mmap` is a file operation. The borrow is lent with
+            // `'a` below: the file is released only after the `mmap` call and its VMA are gone.
+            let device = unsafe { Self::device(file) };
+            // SAFETY: The file is valid for the duration of `mmap`.
+            let file_ref = unsafe { File::from_raw_file(file) };
+            let mut raw = RawVmaDesc::new(new.start(), new.end(), new.pgoff(), new.flags(), file);
+            // SAFETY: `raw` describes the mapping this `mmap` call sets up, with the mmap write
+            // lock held; the file and its private data outlive the `mapped` step below.
+            T::mmap_prepare(device, file_ref, unsafe { VmaDesc::new(&mut raw) })?;
+            let mut set = raw.flags;
+            if raw.ops.is_some() {
+                set |= flags::DONTEXPAND;
+            }
+            let old = new.flags();
+            // SAFETY: `VmaDesc` keeps the flags valid (one of `VM_MIXEDMAP` and `VM_PFNMAP` at
+            // most, no copy-on-write PFN map), and `VM_DONTEXPAND` combines with every flag.
+            unsafe { new.update_flags(set & !old, old & !set) };
+            // SAFETY: The VMA being set up is not yet visible to anyone else.
+            unsafe { (*vma).vm_pgoff = raw.pgoff as _ };
+            let Some(ops) = raw.ops else {
+                return Ok(0);
+            };
+            let mut data = raw.private_data;
+            // SAFETY: As above.
+            unsafe {
+                (*vma).vm_ops = &ops.ops;
+                (*vma).vm_private_data = data;
+            }
+            // SAFETY: The VMA was just set up from a descriptor on which `set_vm_ops` installed
+            // `ops`, under the mmap write lock, and is not yet linked; `data` is its private
+            // data, the prepared value borrowed from the open file, which outlives this call.
+            unsafe { (ops.commit)(vma, &mut data) }?;
+            // SAFETY: As above.
+            unsafe { (*vma).vm_private_data = data };
             Ok(0)
         })
     }

@@ -418,3 +418,23 @@ impl VmaNew {
         Ok(())
     }
 }
+
+/// The type of `vm_operations_struct::mapped` in kernels that have it.
+pub(crate) type VmMappedFn = unsafe extern "C" fn(
+    crate::ffi::c_ulong,
+    crate::ffi::c_ulong,
+    crate::ffi::c_ulong,
+    *const bindings::file,
+    *mut *mut crate::ffi::c_void,
+) -> crate::ffi::c_int;
+
+/// Returns `ops` with `mapped` as its `vm_ops->mapped` callback, where the kernel has one.
+///
+/// This kernel has neither `f_op->mmap_prepare` nor `vm_ops->mapped`: `ops` is returned as it
+/// is, and the misc device runs the `mapped` step itself from `f_op->mmap`.
+pub(crate) const fn vm_ops_with_mapped(
+    ops: bindings::vm_operations_struct,
+    _mapped: VmMappedFn,
+) -> bindings::vm_operations_struct {
+    ops
+}
