@@ -383,8 +383,9 @@ impl VmOperations for VmaLockFile {
         if view == View::PfnEager && self.shared.fail_eager.load(Relaxed) {
             return Buffer::new(npages, self.shared.clone(), Some(vma.start()));
         }
-        // `mmap_prepare` checked the range against the size.
-        let buffer = self.buffer(first + npages)?;
+        // `buffer()` checks the range against the size again: it may have changed since
+        // `mmap_prepare`.
+        let buffer = self.buffer(first.checked_add(npages).ok_or(EINVAL)?)?;
         if view == View::Pfn && self.shared.revocable.is_revoked() {
             return Err(ENODEV);
         }
@@ -400,7 +401,10 @@ impl VmOperations for VmaLockFile {
         }
         let pages = match buffer.probe {
             Some(_) => &buffer.pages[..],
-            None => buffer.pages.get(first..first + npages).ok_or(EINVAL)?,
+            None => {
+                let end = first.checked_add(npages).ok_or(EINVAL)?;
+                buffer.pages.get(first..end).ok_or(EINVAL)?
+            }
         };
         for (i, page) in pages.iter().enumerate() {
             // SAFETY: The page belongs to `buffer`, the VMA's data: if `populate` fails, the

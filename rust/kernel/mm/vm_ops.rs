@@ -319,8 +319,8 @@ pub trait VmOperations: Sized + 'static {
     /// `self` is what `mmap_prepare` passed to [`VmaDesc::set_vm_ops`]. It is not called if the
     /// mapping was merged into an existing VMA, or failed before its VMA was linked: then no
     /// data is made, and nothing needs undoing. It may allocate. If it fails, the core unmaps
-    /// the VMA and `mmap()` returns the error. It runs with the mmap write lock held and the
-    /// VMA write-marked: no fault reaches the VMA until it returns.
+    /// the VMA and `mmap()` returns the error. It runs with the mmap write lock held, before
+    /// any fault can reach the VMA (it is write-marked; on 6.12, not yet linked).
     fn mapped(&self, _vma: &VmaInfo) -> Result<Arc<Self::Data>> {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
@@ -375,8 +375,8 @@ pub trait VmOperations: Sized + 'static {
 /// The `vm_operations_struct` of a [`VmOperations`] implementation, followed by what the
 /// abstraction needs to recognise it.
 ///
-/// Every table has the same `close` callback, [`vm_ops_close`], which is not generic: a VMA
-/// whose `vm_ops->close` is that function runs a `RawVmOps`, whatever its `T`.
+/// The callbacks never derive the table from `vma->vm_ops`: a stacking file system may run
+/// them through a copy of `ops` (coda's `coda_vm_ops`), which is not a `RawVmOps`.
 ///
 /// A VMA running these operations holds in its private data either a reference to its
 /// `T::Data` made by `into_foreign`, or, from `mmap_prepare` until `mapped` succeeds, the
@@ -385,8 +385,6 @@ pub trait VmOperations: Sized + 'static {
 #[repr(C)]
 pub(crate) struct RawVmOps {
     pub(crate) ops: bindings::vm_operations_struct,
-    /// Runs `T::close`, then drops the VMA's reference to its data.
-    close: unsafe fn(*mut bindings::vm_area_struct),
     /// Makes the data of a new VMA running these operations: `T::mapped`, `T::populate`.
     pub(crate) commit: unsafe fn(*mut bindings::vm_area_struct, *mut *mut c_void) -> Result,
     /// `TypeId::of::<T>`: tells the tables of different implementations apart, even ones whose
@@ -401,20 +399,6 @@ fn is_prepared(data: *const c_void) -> bool {
     data as usize & 1 != 0
 }
 
-/// The `vm_ops->close` callback of every [`RawVmOps`].
-///
-/// # Safety
-///
-/// Called by mm as `vm_ops->close` of a VMA whose `vm_ops` points to the `ops` of a `RawVmOps`.
-unsafe extern "C" fn vm_ops_close(vma: *mut bindings::vm_area_struct) {
-    // SAFETY: `ops` is the first field of a `#[repr(C)]` `RawVmOps`, so the pointers are equal;
-    // the table is `'static`.
-    let table = unsafe { &*(*vma).vm_ops.cast::<RawVmOps>() };
-    // SAFETY: `table.close` belongs to the operations this VMA runs, and mm calls `close` once
-    // for each VMA, with its mmap lock held.
-    unsafe { (table.close)(vma) };
-}
-
 /// The `vm_operations_struct` of a [`VmOperations`] implementation.
 pub(crate) struct VmOpsTable<T>(PhantomData<T>);
 
@@ -424,7 +408,7 @@ impl<T: VmOperations> VmOpsTable<T> {
         ops: super::virt::vm_ops_with_mapped(
             bindings::vm_operations_struct {
                 open: Some(Self::open),
-                close: Some(vm_ops_close),
+                close: Some(Self::close),
                 fault: Some(Self::fault),
                 map_pages: if T::HAS_MAP_PAGES {
                     Some(Self::map_pages)
@@ -437,7 +421,6 @@ impl<T: VmOperations> VmOpsTable<T> {
             },
             Self::mapped,
         ),
-        close: Self::close,
         commit: Self::commit,
         type_id: TypeId::of::<T>,
     };
@@ -475,8 +458,9 @@ impl<T: VmOperations> VmOpsTable<T> {
         // running these operations (split, `mremap`, `fork`), so it carries the same private
         // data, which the original VMA keeps alive.
         if unsafe { Self::prepared(vma) } {
-            // Not reachable: `mmap` holds the mmap write lock from `mmap_prepare` to `mapped`.
-            // The copy would hold no reference, as the original holds none.
+            // A VMA whose `mapped` never succeeded: 7.3 leaves it mapped if unmapping it after
+            // the failure fails too (`mmap_action_finish()` ignores `do_munmap()`'s result).
+            // The copy holds no reference, as the original holds none.
             return;
         }
         // SAFETY: As above; the VMA holds a reference to its data.
@@ -493,8 +477,8 @@ impl<T: VmOperations> VmOpsTable<T> {
 
     /// # Safety
     ///
-    /// Called by [`vm_ops_close`] for a VMA running these operations.
-    unsafe fn close(vma: *mut bindings::vm_area_struct) {
+    /// Called by mm as `vm_ops->close` of a VMA running these operations.
+    unsafe extern "C" fn close(vma: *mut bindings::vm_area_struct) {
         // SAFETY: `close` runs with the VMA's mmap lock held.
         if unsafe { Self::prepared(vma) } {
             // The core unmaps a VMA whose `mapped` failed (or was never reached): it holds no
@@ -572,9 +556,23 @@ impl<T: VmOperations> VmOpsTable<T> {
             // SAFETY: The core calls `mapped` with the mmap write lock held, after it linked
             // the VMA, so the lookup finds it.
             let vma = unsafe { bindings::vma_lookup(mm, start) };
-            // SAFETY: A non-null VMA returned by `vma_lookup` is valid under the mmap lock,
-            // which is held until `mapped` returns.
-            if vma.is_null() || unsafe { VmaRef::from_raw(vma) }.end() as c_ulong != end {
+            if vma.is_null() {
+                // A stacked caller's VMA (`compat_vma_mmap()`) is not linked yet.
+                return Err(EINVAL);
+            }
+            // SAFETY: A VMA returned by `vma_lookup` is valid under the mmap lock, which is
+            // held until `mapped` returns.
+            let (ours, prepared) = unsafe {
+                (
+                    ptr::eq((*vma).vm_ops, &Self::TABLE.ops)
+                        && (*vma).vm_private_data == *data
+                        && is_prepared(*data),
+                    VmaRef::from_raw(vma).end() as c_ulong == end,
+                )
+            };
+            // Only the new VMA runs these operations with this prepared value: an older VMA
+            // of the same range would have its data.
+            if !ours || !prepared {
                 return Err(EINVAL);
             }
             // SAFETY: This is the VMA the core calls `mapped` for, linked but write-marked, so
@@ -593,7 +591,7 @@ impl<T: VmOperations> VmOpsTable<T> {
         let fault = unsafe { VmFault::from_raw(vmf) };
         // SAFETY: The VMA is locked during the fault.
         if unsafe { Self::prepared(fault.vma().as_ptr()) } {
-            // Not reachable: the VMA is write-marked, or not linked, until `mapped` returns.
+            // A VMA whose `mapped` failed and that stayed mapped (see `open`): it has no data.
             return bindings::vm_fault_reason_VM_FAULT_SIGBUS as bindings::vm_fault_t;
         }
         // SAFETY: The VMA runs these operations, holds its data and is locked during the fault.
@@ -688,14 +686,21 @@ pub(crate) struct RawVmaDesc {
 
 impl RawVmaDesc {
     /// A descriptor of `[start, end)` at page offset `pgoff` of `file`, with `flags`.
+    ///
+    /// Fails with `EINVAL` if `flags` already make the mapping a mixed or a PFN map, which a
+    /// [`VmaDesc`] of [`kind::Plain`] must not be (a stacked caller fills the descriptor from
+    /// an existing VMA).
     pub(crate) fn new(
         start: usize,
         end: usize,
         pgoff: usize,
         flags: vm_flags_t,
         file: *mut bindings::file,
-    ) -> Self {
-        Self {
+    ) -> Result<Self> {
+        if flags & (flags::MIXEDMAP | flags::PFNMAP) != 0 {
+            return Err(EINVAL);
+        }
+        Ok(Self {
             start,
             end,
             pgoff,
@@ -703,7 +708,7 @@ impl RawVmaDesc {
             file,
             ops: None,
             private_data: ptr::null_mut(),
-        }
+        })
     }
 }
 
@@ -749,6 +754,10 @@ pub mod kind {
 pub struct VmaDesc<'a, K = kind::Plain> {
     raw: &'a mut RawVmaDesc,
     _kind: PhantomData<K>,
+    /// Makes `'a` invariant: `&'a mut` alone is covariant, so a driver could shorten `'a` (by
+    /// moving the descriptor into a binding or a function with a shorter lifetime) and then
+    /// pass `set_vm_ops` a value that dies before `mapped` runs.
+    _invariant: PhantomData<fn(&'a ()) -> &'a ()>,
 }
 
 impl<'a> VmaDesc<'a> {
@@ -764,6 +773,7 @@ impl<'a> VmaDesc<'a> {
         Self {
             raw,
             _kind: PhantomData,
+            _invariant: PhantomData,
         }
     }
 
@@ -781,6 +791,7 @@ impl<'a, K> VmaDesc<'a, K> {
         VmaDesc {
             raw: self.raw,
             _kind: PhantomData,
+            _invariant: PhantomData,
         }
     }
 
@@ -853,7 +864,13 @@ impl<'a, K> VmaDesc<'a, K> {
     }
 
     /// Installs the `vm_operations` of `T`: once the VMA exists, [`VmOperations::mapped`] makes
-    /// its data from `source`, which lives as long as the open file (`'a`).
+    /// its data from `source`, which lives as long as the open file (`'a`, which is invariant:
+    /// it cannot be shortened to fit a value that dies sooner).
+    ///
+    /// The core may still merge the mapping into a neighbour of the same file, flags and
+    /// offset: that VMA grows, keeps its own operations and data, and neither `mapped` nor
+    /// `populate` runs for the new range. Call [`VmaDesc::set_dontexpand`] (or make the
+    /// mapping a mixed or PFN map) to keep each mapping a VMA of its own.
     ///
     /// Returns `EBUSY`, changing nothing, if operations were already installed.
     pub fn set_vm_ops<T: VmOperations>(&mut self, source: &'a T) -> Result {

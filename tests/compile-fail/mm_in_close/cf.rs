@@ -2,7 +2,7 @@
 use kernel::mm::vm_ops::{VmFault, VmFaultResult, VmOperations, VmaInfo};
 use kernel::prelude::*;
 use kernel::sync::ArcBorrow;
-module! { type: M, name: "cf", license: "GPL" }
+module! { type: M, name: "cf", license: "GPL", }
 struct M;
 impl kernel::Module for M {
     fn init(_m: &'static ThisModule) -> Result<Self> {

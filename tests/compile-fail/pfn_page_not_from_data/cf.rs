@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 use kernel::prelude::*;
-module! { type: M, name: "cf", license: "GPL" }
+module! { type: M, name: "cf", license: "GPL", }
 struct M;
 impl kernel::Module for M {
     fn init(_m: &'static ThisModule) -> Result<Self> {

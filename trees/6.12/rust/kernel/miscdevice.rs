@@ -341,7 +341,7 @@ impl<T: MiscDevice> MiscdeviceVTable<T> {
             let device = unsafe { Self::device(file) };
             // SAFETY: The file is valid for the duration of `mmap`.
             let file_ref = unsafe { File::from_raw_file(file) };
-            let mut raw = RawVmaDesc::new(new.start(), new.end(), new.pgoff(), new.flags(), file);
+            let mut raw = RawVmaDesc::new(new.start(), new.end(), new.pgoff(), new.flags(), file)?;
             // SAFETY: `raw` describes the mapping this `mmap` call sets up, with the mmap write
             // lock held; the file and its private data outlive the `mapped` step below.
             T::mmap_prepare(device, file_ref, unsafe { VmaDesc::new(&mut raw) })?;
