@@ -364,17 +364,16 @@ static int vmalock_release(struct inode *inode, struct file *file)
 }
 
 /*
- * Whether remap_pfn_range() made the VMA PAT-tracked as a whole: on 6.12 x86,
- * a remap of the whole VMA sets VM_PAT, and every later zap untracks it,
- * whatever lock the zap holds (unmap_mapping_range() holds only i_mmap_rwsem),
- * racing with the others. The Rust abstraction's remap_pfn_range() refuses
- * it; so does this driver. Later kernels untrack when the VMA is freed and
- * have no VM_PAT.
+ * Whether remap_pfn_range() of the whole VMA would track its memtype as a
+ * whole (x86 PAT): later kernels untrack it when the VMA is freed, after the
+ * pages may have gone back to the allocator; 6.12 sets VM_PAT and untracks in
+ * every zap, whatever lock the zap holds, racing with the others. The Rust
+ * abstraction refuses such a remap; so does this driver.
  */
-static bool vmalock_pat_tracked(struct vm_area_struct *vma)
+static bool vmalock_remap_tracks_whole(struct vm_area_struct *vma)
 {
-#ifdef VM_PAT
-	return vma->vm_flags & VM_PAT;
+#ifdef __HAVE_PFNMAP_TRACKING
+	return vma_pages(vma) == 1;
 #else
 	return false;
 #endif
@@ -401,6 +400,8 @@ static int vmalock_mmap_fail_eager(struct vmalock_file *vf,
 	if (!(vma->vm_flags & VM_SHARED))
 		vm_flags_clear(vma, VM_MAYWRITE);
 	vm_flags_set(vma, VM_PFNMAP | VM_IO | VM_DONTEXPAND | VM_DONTDUMP);
+	if (vmalock_remap_tracks_whole(vma))
+		ret = -EINVAL;
 	for (i = 0; i < vma_pages(vma) && !ret; i++)
 		ret = remap_pfn_range(vma, vma->vm_start + (i << PAGE_SHIFT),
 				      page_to_pfn(buf->pages[i]), PAGE_SIZE,
@@ -465,16 +466,15 @@ static int vmalock_mmap(struct file *file, struct vm_area_struct *vma)
 	else
 		vm_flags_set(vma, VM_PFNMAP | VM_IO | VM_DONTEXPAND | VM_DONTDUMP);
 	if (view == VMALOCK_VIEW_PFN_EAGER) {
+		if (vmalock_remap_tracks_whole(vma)) {
+			kref_put(&buf->ref, vmalock_buffer_release);
+			return -EINVAL;
+		}
 		/* The open file holds buf until release, after its last VMA. */
 		for (i = 0; i < vma_pages(vma); i++) {
 			ret = remap_pfn_range(vma, vma->vm_start + (i << PAGE_SHIFT),
 					      page_to_pfn(buf->pages[first + i]),
 					      PAGE_SIZE, vma->vm_page_prot);
-			if (!ret && vmalock_pat_tracked(vma)) {
-				zap_vma_range(vma, vma->vm_start,
-					      vma->vm_end - vma->vm_start);
-				ret = -EINVAL;
-			}
 			if (ret) {
 				kref_put(&buf->ref, vmalock_buffer_release);
 				return ret;

@@ -219,11 +219,11 @@ impl VmaNew {
     /// (`remap_pfn_range()`), so that they never fault.
     ///
     /// Fails with `EINVAL` unless the VMA is a PFN map ([`VmaNew::set_pfnmap`]) without
-    /// `VM_MIXEDMAP`, or if the range is not page-aligned or not inside the VMA. On 6.12 x86 it
-    /// also fails with `EINVAL`, mapping nothing, if the range is the whole VMA: that kernel
-    /// then tracks the VMA's PAT memtype as a whole (`VM_PAT`) and untracks it in every later
-    /// zap, whatever lock the zap holds, so that two zaps (`munmap()` and a revocation's
-    /// `unmap_mapping_range()`, say) race. Remap such a VMA in parts, or from faults; a part
+    /// `VM_MIXEDMAP`, or if the range is not page-aligned or not inside the VMA. On x86 it
+    /// also fails with `EINVAL`, mapping nothing, if the range is the whole VMA: the kernel
+    /// then tracks the VMA's PAT memtype as a whole and untracks it later, when the VMA is
+    /// freed, after the memory may have gone to another owner (or, on older kernels, in every
+    /// zap, whatever lock the zap holds). Remap such a VMA in parts, or from faults; a part
     /// then gets the memory type PAT already has for its frames (for MMIO nobody reserved,
     /// uncached-minus even if `prot` asks for write-combining). If the
     /// `mmap` handler fails afterwards, the entries are removed before `mmap` returns to the
@@ -254,7 +254,7 @@ impl VmaNew {
     /// Maps `page` at `address` now, with the VMA's protection (`remap_pfn_range()` of one
     /// page), taking no reference on it.
     ///
-    /// Fails as [`VmaNew::remap_pfn_range`] does, so on 6.12 x86 for a VMA of one page.
+    /// Fails as [`VmaNew::remap_pfn_range`] does, so on x86 for a VMA of one page.
     ///
     /// # Safety
     ///
@@ -271,15 +271,17 @@ impl VmaNew {
 /// Maps `size` bytes of page frames from `pfn` on at `address` of `vma`, a PFN map, with `prot`
 /// (`remap_pfn_range()`).
 ///
-/// Fails with `EINVAL` unless the VMA is a PFN map without `VM_MIXEDMAP` and the range is
-/// page-aligned and inside it, or, mapping nothing, if the kernel would then untrack the VMA's
-/// memtype in zaps (`vma_zap_untracks_pfnmap()`: 6.12 x86, a whole-VMA remap).
+/// Fails with `EINVAL`, mapping nothing, unless the VMA is a PFN map without `VM_MIXEDMAP` and
+/// the range is page-aligned and inside it, and if the range is the whole VMA where the kernel
+/// tracks the memtype of such a remap as a whole (x86, `remap_tracks_whole_vma()`): it untracks
+/// it only when the VMA is freed (`pfnmap_track_ctx`), after `close` dropped the data that
+/// owned the pages, writing the memtype of pages that may be another owner's by then; older
+/// kernels untrack it in every zap, whatever lock the zap holds (`VM_PAT`).
 ///
 /// # Safety
 ///
 /// The mmap write lock of `vma` is held, no fault can reach it yet, and it was created by the
-/// current `mmap` call; if `vma_zap_untracks_pfnmap()` can be true for it, it is not yet in its
-/// file's address space. The memory at the page frames stays valid until every entry mapping it
+/// current `mmap` call. The memory at the page frames stays valid until every entry mapping it
 /// is gone, and no address of the range is mapped yet.
 unsafe fn remap_locked(
     vma: &VmaRef,
@@ -299,10 +301,15 @@ unsafe fn remap_locked(
     {
         return Err(EINVAL);
     }
+    // SAFETY: The helper only tests the architecture's configuration.
+    if address == vma.start() && end == vma.end() && unsafe { bindings::remap_tracks_whole_vma() } {
+        return Err(EINVAL);
+    }
     // SAFETY: The mmap write lock is held on a VMA no fault reaches, which is a PFN map that is
-    // not copy-on-write, so `remap_pfn_range()` keeps its offset and only sets flags it has (and
-    // `VM_PAT`, undone below); the range is inside it. The caller keeps the memory valid and has
-    // not mapped the range yet.
+    // not copy-on-write, so `remap_pfn_range()` keeps its offset and only sets flags it has; the
+    // range is inside it and, where tracking would make it so, not the whole VMA, so nothing
+    // tracks its memtype beyond its entries. The caller keeps the memory valid and has not
+    // mapped the range yet.
     to_result(unsafe {
         bindings::remap_pfn_range(
             vma.as_ptr(),
@@ -312,16 +319,6 @@ unsafe fn remap_locked(
             prot.0,
         )
     })?;
-    // SAFETY: The VMA is valid and we hold its mmap write lock.
-    if unsafe { bindings::vma_zap_untracks_pfnmap(vma.as_ptr()) } {
-        // 6.12 x86 tracked the VMA's PAT memtype as a whole (`VM_PAT`): every later zap would
-        // untrack it under whatever lock that zap holds (`unmap_mapping_range()` holds only
-        // `i_mmap_rwsem`), racing with the others. This zap untracks it and removes the entries.
-        // SAFETY: We hold the mmap write lock, and the VMA is not yet in its file's address
-        // space (safety requirements); the range is the whole VMA.
-        let _ = unsafe { vma.zap_locked(vma.start(), vma.end() - vma.start()) };
-        return Err(EINVAL);
-    }
     Ok(())
 }
 
@@ -346,7 +343,7 @@ impl VmaMapped {
     /// from [`VmOperations::populate`].
     ///
     /// Fails with `EINVAL` unless the VMA is a PFN map ([`VmaDesc::set_pfnmap`]) and `address`
-    /// a page of it, and on 6.12 x86 for a VMA of one page (see [`VmaNew::remap_pfn_range`]).
+    /// a page of it, and on x86 for a VMA of one page (see [`VmaNew::remap_pfn_range`]).
     ///
     /// # Safety
     ///
@@ -355,10 +352,9 @@ impl VmaMapped {
     /// if `populate` fails the abstraction removes the entries before it drops the data).
     /// `address` must not have been mapped already.
     pub unsafe fn remap_page(&self, address: usize, page: &Page) -> Result {
-        // SAFETY: The mmap write lock is held and no fault reaches the VMA (type invariants);
-        // where `vma_zap_untracks_pfnmap()` can be true (6.12), `populate` runs from the misc
-        // device's `mmap`, before the VMA is in its file's address space. The caller keeps the
-        // page valid while it is mapped and has not mapped `address` yet.
+        // SAFETY: The mmap write lock is held and no fault reaches the VMA, which this `mmap`
+        // call created (type invariants). The caller keeps the page valid while it is mapped
+        // and has not mapped `address` yet.
         unsafe { remap_locked(self, address, page_pfn(page), PAGE_SIZE, Pgprot::of(self)) }
     }
 }

@@ -523,10 +523,9 @@ impl<T: VmOperations> VmOpsTable<T> {
             // SAFETY: `vma` was just set up by this `mmap` call and no fault can reach it.
             let mapped = unsafe { VmaMapped::from_raw(vma) };
             if let Err(err) = T::populate(new.as_arc_borrow(), mapped) {
-                // SAFETY: The mmap write lock is held, and the VMA is not yet in its file's
-                // address space or its zaps untrack nothing (`vma_zap_untracks_pfnmap()` is
-                // false where `mapped` runs from the core). The range is the whole VMA, so this
-                // cannot fail.
+                // SAFETY: The mmap write lock is held, and the VMA's zaps untrack nothing: the
+                // remaps `VmaMapped` offers never track the VMA whole. The range is the whole
+                // VMA, so this cannot fail.
                 let _ = unsafe { mapped.zap_locked(mapped.start(), mapped.end() - mapped.start()) };
                 // `new` is dropped after the entries to the memory it owns are gone.
                 return Err(err);

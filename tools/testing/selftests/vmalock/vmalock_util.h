@@ -137,9 +137,10 @@ static inline int vl_drop(int fd, unsigned long addr, unsigned long len,
 
 /*
  * Whether the drivers refuse (EINVAL) an mmap of the eager view that
- * remap_pfn_range() would map whole, one page: on 6.12 x86, where PAT then
- * tracks the VMA as a whole (VM_PAT) and every later zap untracks it,
- * racing with the others. Later kernels untrack when the VMA is freed.
+ * remap_pfn_range() would map whole, one page: on x86, where PAT then
+ * tracks the VMA's memtype as a whole and untracks it when the VMA is freed,
+ * after the pages went back to the allocator (or, on older kernels, in
+ * every zap, racing with the others).
  */
 static inline int vl_whole_remap_refused(void)
 {
@@ -147,7 +148,7 @@ static inline int vl_whole_remap_refused(void)
 
 	if (uname(&u))
 		return 0;
-	return !strcmp(u.machine, "x86_64") && !strncmp(u.release, "6.12.", 5);
+	return !strcmp(u.machine, "x86_64");
 }
 
 static inline sigjmp_buf *vl_probe_env(void)

@@ -160,6 +160,20 @@ unsigned long rust_helper_page_to_pfn(struct page *page)
 	return page_to_pfn(page);
 }
 
+/*
+ * Whether remap_pfn_range() of a whole VMA tracks the PFN range's memtype
+ * as a whole (x86: VM_PAT), untracked later by a zap or when the VMA is
+ * freed. The Rust API refuses such a remap.
+ */
+bool rust_helper_remap_tracks_whole_vma(void)
+{
+#ifdef __HAVE_PFNMAP_TRACKING
+	return true;
+#else
+	return false;
+#endif
+}
+
 pgprot_t rust_helper_pgprot_noncached(pgprot_t prot)
 {
 	return pgprot_noncached(prot);
