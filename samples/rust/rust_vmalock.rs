@@ -769,7 +769,7 @@ impl VmaLockFile {
         let mm = MmWithUser::current().ok_or(EINVAL)?;
         // A zap needs no more than the VMA's read lock, as for `MADV_DONTNEED`, and faults
         // racing with it map the same pages; `try_zap_vma_range` refuses the VMAs whose zap
-        // needs more (6.12 x86: an eager PFN view of one page, which PAT tracks as a whole).
+        // needs more (an x86 `VM_PAT` VMA, which this driver never makes).
         let zap = |vma: &VmaRef| {
             if !maps_file(vma, file) {
                 return Err(EINVAL);

@@ -101,10 +101,10 @@ struct vmalock_zap {
  * read lock where the per-VMA lock cannot be taken (or the mode forces the
  * mmap lock). Only page table entries go: the next touch faults the same
  * pages, with the same contents, back in (what MADV_DONTNEED does, which
- * 6.12 runs under the mmap read lock). ENOENT if there is no VMA at addr,
- * EINVAL if it is not this file's, ends before addr + len or is the eager
- * PFN view (on 6.12 x86 a zap of it untracks its PAT memtype, which needs
- * the mmap lock).
+ * some kernels run under the mmap read lock). ENOENT if there is no VMA at
+ * addr, EINVAL if it is not this file's, ends before addr + len or is a VMA
+ * whose zap untracks its PAT memtype (x86 VM_PAT, which needs the mmap
+ * lock; the drivers never make one).
  */
 struct vmalock_drop {
 	__u32 size;		/* in: sizeof(struct vmalock_drop) */

@@ -169,13 +169,13 @@ impl VmaRef {
     ///
     /// Unlike [`VmaRef::zap_vma_range`] it says why it did nothing: `EINVAL` if the range is
     /// empty or not within the VMA, or if the zap would untrack the VMA's PFN map memtype.
-    /// That is the case on 6.12 x86 for a VMA that `remap_pfn_range()` mapped whole
-    /// (`VM_PAT`, another driver's: this series never leaves one): every zap of it untracks the
+    /// That is the case on x86 kernels that track a whole-VMA `remap_pfn_range()` with
+    /// `VM_PAT` (another driver's VMA: this API never makes one): every zap of it untracks the
     /// PAT memtype of the whole VMA, walking its page tables and clearing `VM_PAT`
     /// non-atomically, under whatever lock that zap holds, so that two zaps (this one and
     /// `unmap_mapping_range()`, which holds only `i_mmap_rwsem`) free it twice. Not even the
-    /// mmap write lock excludes that. Later kernels untrack when the VMA is freed, not in a
-    /// zap, and never refuse.
+    /// mmap write lock excludes that. Kernels that untrack when the VMA is freed
+    /// (`pfnmap_track_ctx`) never refuse.
     pub fn try_zap_vma_range(&self, address: usize, size: usize) -> Result {
         // SAFETY: By the type invariants the VMA is valid; the helper reads its flags.
         if unsafe { bindings::vma_zap_untracks_pfnmap(self.as_ptr()) } {
@@ -212,10 +212,10 @@ impl<'a> MmapReadGuard<'a> {
     /// take the mmap lock continues under the VMA lock alone (C's `uffd_lock_vma()`).
     ///
     /// Returns `Ok(None)` if no VMA contains `addr`. Nobody can write-mark the VMA while the mmap
-    /// lock is held, so on 6.12 this cannot fail; where the kernel counts VMA readers in a
-    /// bounded reference count (`vm_refcnt`, since 6.15), taking it fails with `EAGAIN` when the
-    /// count is saturated. Without `CONFIG_PER_VMA_LOCK` there is no VMA lock to take, and it
-    /// always fails with `EAGAIN`.
+    /// lock is held; where the kernel counts VMA readers in a bounded reference count
+    /// (`vm_refcnt`, since 6.15), taking it still fails with `EAGAIN` when the count is
+    /// saturated (before 6.15 it cannot fail). Without `CONFIG_PER_VMA_LOCK` there is no VMA
+    /// lock to take, and it always fails with `EAGAIN`.
     pub fn lock_vma(&self, addr: usize) -> Result<Option<VmaReadGuard<'a>>> {
         // SAFETY: `vma_lookup_locked` needs the mmap lock for as long as the result is used. The
         // result is used under the mmap read lock `self` holds until the VMA read lock is taken

@@ -17,13 +17,13 @@
 //! before its VMA exists, in a [`VmaDesc`], and must allocate nothing: the mapping may still be
 //! merged into a neighbour or fail. What must exist per mapping is made by `vm_ops->mapped`,
 //! which the core calls once the VMA is linked, with the mmap write lock held and the VMA
-//! write-marked, so that no fault can reach it yet. Kernels without those hooks (6.12) run
-//! the same steps from the misc device's `f_op->mmap`.
+//! write-marked, so that no fault can reach it yet. On kernels without those hooks the misc
+//! device runs the same steps from its `f_op->mmap`.
 //!
 //! # Faults under the per-VMA lock
 //!
 //! A driver's `fault` handler only runs under the per-VMA lock if its operations also have
-//! `map_pages` (on 6.12 and 7.3 alike): otherwise `vmf_can_call_fault()` drops the VMA lock and
+//! `map_pages`: otherwise `vmf_can_call_fault()` drops the VMA lock and
 //! every fault is retried under the mmap lock. Implementing [`VmOperations::map_pages`] is
 //! therefore the explicit opt-in to faults under the per-VMA lock. [`VmFault::lock`] tells a
 //! handler which lock it runs under.
@@ -214,8 +214,8 @@ impl VmFault {
 ///
 /// `close` also runs from `exit_mmap()`, when `mm_users` is already zero, and from the teardown
 /// of a failed `fork`; `open` runs for `fork` on the child's address space while it is being
-/// built, and on 6.12 a `fork` that fails later leaves that address space holding some of the
-/// parent's VMAs. An `&MmWithUser` there would let safe code take a user reference on a dead
+/// built, and on some kernels a `fork` that fails later leaves that address space holding some
+/// of the parent's VMAs. An `&MmWithUser` there would let safe code take a user reference on a dead
 /// or half-built address space (`mmget()` after the last `mmput()`, a second `__mmput()` when
 /// it is dropped, or VMA lookups that reach the parent's VMAs).
 ///
@@ -320,7 +320,8 @@ pub trait VmOperations: Sized + 'static {
     /// mapping was merged into an existing VMA, or failed before its VMA was linked: then no
     /// data is made, and nothing needs undoing. It may allocate. If it fails, the core unmaps
     /// the VMA and `mmap()` returns the error. It runs with the mmap write lock held, before
-    /// any fault can reach the VMA (it is write-marked; on 6.12, not yet linked).
+    /// any fault can reach the VMA (it is write-marked, or, where the misc device runs this step
+    /// from `f_op->mmap`, not yet linked).
     fn mapped(&self, _vma: &VmaInfo) -> Result<Arc<Self::Data>> {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
@@ -361,7 +362,7 @@ pub trait VmOperations: Sized + 'static {
     /// Called before `fault` for read faults to map pages around the faulting one
     /// ("fault-around", `do_fault_around()`).
     ///
-    /// Implementing it is what lets `fault` run under the per-VMA lock, on 6.12 and 7.3 alike
+    /// Implementing it is what lets `fault` run under the per-VMA lock
     /// (`vmf_can_call_fault()`). The abstraction lets it map nothing: it only sees the data,
     /// and returns 0, so the core goes on to `fault`. That costs one indirect call per read
     /// fault (and none per write fault, which skips fault-around). It runs under

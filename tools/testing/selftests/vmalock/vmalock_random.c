@@ -294,7 +294,7 @@ static int op_map(void)
 	view = view < 6 ? PAGES : view < 9 ? PFN : PFN_EAGER;
 	range(&a, &n);
 	/*
-	 * An eager view of one page would be PAT-tracked whole on 6.12 x86:
+	 * An eager view of one page would be PAT-tracked whole on x86:
 	 * its mmap fails with EINVAL there (vmalock_test covers that), and a
 	 * failed MAP_FIXED mmap would leave a hole the model does not expect.
 	 */

@@ -1222,12 +1222,11 @@ TEST_F(vmalock, pfn_eager)
 }
 
 /*
- * An eager view of one page is remapped whole. On 6.12 x86 that makes PAT
- * track the VMA as a whole (VM_PAT), and every later zap untracks it under
- * whatever lock the zap holds, so that two zaps (a REVOKE's
- * unmap_mapping_range() and a ZAP, say) race: the abstraction's
- * remap_pfn_range() refuses it (EINVAL) and the mmap fails, leaving nothing
- * behind. Elsewhere it maps, and DROP and ZAP work on it.
+ * An eager view of one page is remapped whole. On x86 that makes PAT track
+ * the VMA's memtype as a whole, untracked when the VMA is freed, after the
+ * pages may have been freed (or, with VM_PAT, in every zap, racing with the
+ * others): the remap refuses it (EINVAL) and the mmap fails, leaving
+ * nothing behind. Elsewhere it maps, and DROP and ZAP work on it.
  */
 TEST_F(vmalock, pfn_eager_one_page)
 {
@@ -2425,7 +2424,7 @@ TEST_F(bad, mremap_across_vma_end)
 	/*
 	 * 7.x moves every VMA of the range (for files without
 	 * ->get_unmapped_area): the input is only bad where a move must stay
-	 * within one VMA, as on 6.12.
+	 * within one VMA, as before 7.0.
 	 */
 	if (ksft_min_kernel_version(7, 0))
 		SKIP(return, "mremap() moves across VMAs on this kernel");

@@ -285,8 +285,8 @@ static inline unsigned long vl_below(__u64 *state, unsigned long n)
 /*
  * The lock the C twin's LOOKUP takes in the default mode. A C module can only
  * take the per-VMA lock itself where lock_vma_under_rcu() is exported to
- * modules: on 7.x, not on 6.12 (the two trees the series supports). The Rust
- * sample takes it on both, through the kernel crate.
+ * modules, which the kernels this is tested on do from 7.0; the Rust sample
+ * takes it everywhere, through the kernel crate.
  */
 static inline __u32 vl_c_lookup_lock(void)
 {
