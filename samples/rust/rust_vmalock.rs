@@ -29,7 +29,7 @@ use kernel::{
     mm::{
         revoke::RevocableMapping,
         virt::{flags, VmaRef},
-        vm_ops::{FaultLock, VmFault, VmFaultResult, VmOperations, VmaDesc, VmaInfo, VmaMapped},
+        vm_ops::{VmFault, VmFaultResult, VmOperations, VmaDesc, VmaInfo, VmaMapped},
         MmWithUser, VmaLockKind,
     },
     new_mutex,
@@ -434,14 +434,14 @@ impl VmOperations for VmaLockFile {
     fn fault(buffer: ArcBorrow<'_, Buffer>, vmf: &VmFault) -> VmFaultResult {
         let shared = &buffer.shared;
         match vmf.lock() {
-            FaultLock::Vma => {
+            VmaLockKind::Vma => {
                 if shared.force_mmap.load(Relaxed) && vmf.can_retry() {
                     shared.count(Counter::Retries, 1);
                     return VmFaultResult::Retry;
                 }
                 shared.count(Counter::FaultsVma, 1);
             }
-            FaultLock::Mmap => shared.count(Counter::FaultsMmap, 1),
+            VmaLockKind::Mmap => shared.count(Counter::FaultsMmap, 1),
         }
         match view(vmf.pgoff()) {
             (View::Pages, index) => match buffer.pages.get(index) {

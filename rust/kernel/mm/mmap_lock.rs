@@ -28,10 +28,11 @@ use crate::{
 };
 use core::{marker::PhantomData, mem::ManuallyDrop, ops::Deref, ptr};
 
-/// Which lock served an access to a VMA.
+/// Which lock served an access to a VMA: a lookup ([`MmWithUser::with_vma`]) or a page fault
+/// (`VmFault::lock()`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VmaLockKind {
-    /// The per-VMA read lock.
+    /// The per-VMA read lock (for a fault, `FAULT_FLAG_VMA_LOCK`).
     Vma,
     /// The mmap read lock (the per-VMA lock was contended, or the VMA was being changed).
     Mmap,

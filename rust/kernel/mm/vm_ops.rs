@@ -28,7 +28,10 @@
 //! therefore the explicit opt-in to faults under the per-VMA lock. [`VmFault::lock`] tells a
 //! handler which lock it runs under.
 
-use super::virt::{flags, vm_flags_t, VmaRef};
+use super::{
+    mmap_lock::VmaLockKind,
+    virt::{flags, vm_flags_t, VmaRef},
+};
 use crate::fs::File;
 use crate::{
     bindings, build_error,
@@ -46,15 +49,6 @@ use core::{
     ptr,
     sync::atomic::{AtomicBool, Ordering::Relaxed},
 };
-
-/// The lock a page fault runs under.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FaultLock {
-    /// The per-VMA read lock (`FAULT_FLAG_VMA_LOCK`).
-    Vma,
-    /// The mmap read lock.
-    Mmap,
-}
 
 /// The result of a fault handler.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -152,11 +146,11 @@ impl VmFault {
 
     /// Returns the lock the fault runs under.
     #[inline]
-    pub fn lock(&self) -> FaultLock {
+    pub fn lock(&self) -> VmaLockKind {
         if self.has_flag(bindings::fault_flag_FAULT_FLAG_VMA_LOCK) {
-            FaultLock::Vma
+            VmaLockKind::Vma
         } else {
-            FaultLock::Mmap
+            VmaLockKind::Mmap
         }
     }
 
