@@ -10,8 +10,8 @@
 //! write-marked.
 //!
 //! The mmap offset picks a view of the pages: as pages (`VM_MIXEDMAP`), or as page frames
-//! (`VM_PFNMAP`) as a device maps its memory, faulted in or mapped at mmap time. The faulted PFN
-//! view can be revoked in every process that maps it, as a device takes its memory away.
+//! (`VM_PFNMAP`) as a device maps its memory, faulted in or mapped at mmap time. Both PFN views
+//! can be revoked in every process that maps them, as a device takes its memory away.
 //!
 //! `samples/vmalock/c_vmalock.c` is its C twin, with the same user API and behaviour.
 
@@ -386,41 +386,38 @@ impl VmOperations for VmaLockFile {
         // `buffer()` checks the range against the size again: it may have changed since
         // `mmap_prepare`.
         let buffer = self.buffer(first.checked_add(npages).ok_or(EINVAL)?)?;
-        if view == View::Pfn && self.shared.revocable.is_revoked() {
+        if view != View::Pages && self.shared.revocable.is_revoked() {
             return Err(ENODEV);
         }
         Ok(buffer)
     }
 
-    /// Maps the eager view's pages, before any fault can reach them.
+    /// Maps the eager view's pages, before any fault can reach them: the pages the revocable
+    /// mapping holds, or in `VMALOCK_MODE_FAIL_EAGER` the mapping's own.
     fn populate(buffer: ArcBorrow<'_, Buffer>, vma: &VmaMapped) -> Result {
         let npages = (vma.end() - vma.start()) / PAGE_SIZE;
         let (view, first) = view(vma.pgoff());
         if view != View::PfnEager {
             return Ok(());
         }
-        let pages = match buffer.probe {
-            Some(_) => &buffer.pages[..],
-            None => {
-                let end = first.checked_add(npages).ok_or(EINVAL)?;
-                buffer.pages.get(first..end).ok_or(EINVAL)?
-            }
-        };
-        for (i, page) in pages.iter().enumerate() {
+        let shared = &buffer.shared;
+        if buffer.probe.is_none() {
+            let end = first.checked_add(npages).ok_or(EINVAL)?;
+            shared.revocable.remap(vma, |pages| pages.get(first..end))?;
+            shared.count(Counter::PfnRemaps, npages as u64);
+            return Ok(());
+        }
+        for (i, page) in buffer.pages.iter().enumerate() {
             // SAFETY: The page belongs to `buffer`, the VMA's data: if `populate` fails, the
             // entries are removed before the data is dropped. Each address is mapped once.
             unsafe { vma.remap_page(vma.start() + i * PAGE_SIZE, page)? };
         }
-        buffer.shared.count(Counter::PfnRemaps, npages as u64);
-        if buffer.probe.is_some() {
-            // `VMALOCK_MODE_FAIL_EAGER`. The control: every page reads now, or a clean check
-            // after the failure proves nothing.
-            if buffer.probe_mapped() != npages as u64 {
-                return Err(EIO);
-            }
-            return Err(Error::from_errno(-(bindings::ECANCELED as i32)));
+        shared.count(Counter::PfnRemaps, npages as u64);
+        // The control: every page reads now, or a clean check after the failure proves nothing.
+        if buffer.probe_mapped() != npages as u64 {
+            return Err(EIO);
         }
-        Ok(())
+        Err(Error::from_errno(-(bindings::ECANCELED as i32)))
     }
 
     fn open(buffer: ArcBorrow<'_, Buffer>, _vma: &VmaInfo) {
@@ -448,15 +445,11 @@ impl VmOperations for VmaLockFile {
                 Some(page) => vmf.insert_page(page),
                 None => VmFaultResult::Sigbus,
             },
-            // Revocable: shows the pages the revocable mapping holds, if not revoked.
-            (View::Pfn, index) => {
+            // Both show the pages the revocable mapping holds, if not revoked; the eager view
+            // faults only after a ZAP or a revocation.
+            (View::Pfn | View::PfnEager, index) => {
                 shared.count(Counter::PfnFaults, 1);
                 shared.revocable.insert_pfn(vmf, |pages| pages.get(index))
-            }
-            // Faults only after a ZAP or a revocation; shows the VMA's own pages.
-            (View::PfnEager, index) => {
-                shared.count(Counter::PfnFaults, 1);
-                vmf.insert_pfn::<Self>(|buffer| buffer.pages.get(index))
             }
         }
     }

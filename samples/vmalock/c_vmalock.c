@@ -4,8 +4,8 @@
  *
  * The mmap offset picks a view of them: pages (VM_MIXEDMAP), or page frames
  * (VM_PFNMAP) as a device maps its memory, faulted in or mapped at mmap time.
- * The faulted PFN view can be revoked in every process that maps it, as a
- * device takes its memory away.
+ * Both PFN views can be revoked in every process that maps them, as a device
+ * takes its memory away.
  *
  * Each open file of /dev/c-vmalock owns a buffer of pages (user API in
  * samples/vmalock/vmalock.h). mmap(MAP_SHARED) maps it; pages are inserted
@@ -206,10 +206,16 @@ err_free:
 	return NULL;
 }
 
+/*
+ * A VMA whose ->mapped failed has no buffer (NULL private data) until the
+ * core unmaps it.
+ */
 static void vmalock_vm_open(struct vm_area_struct *vma)
 {
 	struct vmalock_buffer *buf = vma->vm_private_data;
 
+	if (!buf)
+		return;
 	kref_get(&buf->ref);
 	vmalock_count(buf->shared, VMALOCK_VMA_OPENS, 1);
 }
@@ -218,6 +224,8 @@ static void vmalock_vm_close(struct vm_area_struct *vma)
 {
 	struct vmalock_buffer *buf = vma->vm_private_data;
 
+	if (!buf)
+		return;
 	vmalock_count(buf->shared, VMALOCK_VMA_CLOSES, 1);
 	kref_put(&buf->ref, vmalock_buffer_release);
 }
@@ -251,11 +259,14 @@ static vm_fault_t vmalock_vm_fault(struct vm_fault *vmf)
 {
 	struct vm_area_struct *vma = vmf->vma;
 	struct vmalock_buffer *buf = vma->vm_private_data;
-	struct vmalock_shared *shared = buf->shared;
+	struct vmalock_shared *shared;
 	enum vmalock_view view;
 	pgoff_t index;
 	int err;
 
+	if (!buf)
+		return VM_FAULT_SIGBUS;
+	shared = buf->shared;
 	if (vmf->flags & FAULT_FLAG_VMA_LOCK) {
 		if (READ_ONCE(shared->force_mmap) &&
 		    (vmf->flags & FAULT_FLAG_ALLOW_RETRY)) {
@@ -273,7 +284,8 @@ static vm_fault_t vmalock_vm_fault(struct vm_fault *vmf)
 	view = vmalock_view(vmf->pgoff, &index);
 	if (index >= buf->npages)
 		return VM_FAULT_SIGBUS;
-	if (view == VMALOCK_VIEW_PFN) {
+	/* Both PFN views show the buffer only while it is not revoked. */
+	if (view != VMALOCK_VIEW_PAGES) {
 		vm_fault_t ret = VM_FAULT_SIGBUS;
 
 		vmalock_count(shared, VMALOCK_PFN_FAULTS, 1);
@@ -284,13 +296,6 @@ static vm_fault_t vmalock_vm_fault(struct vm_fault *vmf)
 						  vma->vm_page_prot);
 		up_read(&shared->revoke_sem);
 		return ret;
-	}
-	if (view == VMALOCK_VIEW_PFN_EAGER) {
-		/* Faults only after a ZAP or a REVOKE: the VMA's own pages. */
-		vmalock_count(shared, VMALOCK_PFN_FAULTS, 1);
-		return vmf_insert_pfn_prot(vma, vmf->address,
-					   page_to_pfn(buf->pages[index]),
-					   vma->vm_page_prot);
 	}
 	err = vm_insert_page(vma, vmf->address, buf->pages[index]);
 	switch (err) {
@@ -313,11 +318,17 @@ static vm_fault_t vmalock_vm_map_pages(struct vm_fault *vmf,
 {
 	struct vmalock_buffer *buf = vmf->vma->vm_private_data;
 
-	vmalock_count(buf->shared, VMALOCK_MAP_PAGES, 1);
+	if (buf)
+		vmalock_count(buf->shared, VMALOCK_MAP_PAGES, 1);
 	return 0;
 }
 
+static int vmalock_vm_mapped(unsigned long start, unsigned long end,
+			     pgoff_t pgoff, const struct file *file,
+			     void **vm_private_data);
+
 static const struct vm_operations_struct vmalock_vm_ops = {
+	.mapped = vmalock_vm_mapped,
 	.open = vmalock_vm_open,
 	.close = vmalock_vm_close,
 	.fault = vmalock_vm_fault,
@@ -379,27 +390,28 @@ static bool vmalock_remap_tracks_whole(struct vm_area_struct *vma)
 #endif
 }
 
+/* Removes every entry of a VMA this mmap call set up. */
+static void vmalock_zap_vma(struct vm_area_struct *vma)
+{
+	zap_vma_range(vma, vma->vm_start, vma->vm_end - vma->vm_start);
+}
+
 /*
  * VMALOCK_MODE_FAIL_EAGER: maps a buffer that only this VMA holds, page by
  * page as the eager view does, then fails. The entries go before the buffer,
  * whose release counts those it can still read through.
  */
-static int vmalock_mmap_fail_eager(struct vmalock_file *vf,
-				   struct vm_area_struct *vma)
+static int vmalock_map_fail_eager(struct vmalock_file *vf,
+				  struct vm_area_struct *vma)
 {
 	struct vmalock_buffer *buf;
 	unsigned long i;
 	int ret = 0;
 
-	if (vma_pages(vma) > max_pages)
-		return -EINVAL;
 	buf = vmalock_buffer_alloc(vma_pages(vma), vf->shared);
 	if (!buf)
 		return -ENOMEM;
 	buf->probe = vma->vm_start;
-	if (!(vma->vm_flags & VM_SHARED))
-		vm_flags_clear(vma, VM_MAYWRITE);
-	vm_flags_set(vma, VM_PFNMAP | VM_IO | VM_DONTEXPAND | VM_DONTDUMP);
 	if (vmalock_remap_tracks_whole(vma))
 		ret = -EINVAL;
 	for (i = 0; i < vma_pages(vma) && !ret; i++)
@@ -409,40 +421,94 @@ static int vmalock_mmap_fail_eager(struct vmalock_file *vf,
 	/* The control: every page reads now, or a clean check proves nothing. */
 	if (!ret && vmalock_probe_mapped(buf) != vma_pages(vma))
 		ret = -EIO;
-	zap_vma_range(vma, vma->vm_start, vma->vm_end - vma->vm_start);
+	vmalock_zap_vma(vma);
 	kref_put(&buf->ref, vmalock_buffer_release);
 	return ret ?: -ECANCELED;
 }
 
-static int vmalock_mmap(struct file *file, struct vm_area_struct *vma)
+/*
+ * Maps the eager view's pages now, under revoke_sem like a fault in the PFN
+ * view. The VMA is in shared->mapping already (->mapped runs after the core
+ * linked it), so a REVOKE either removes these entries or makes this fail
+ * with ENODEV. On failure the VMA maps nothing.
+ */
+static int vmalock_remap_eager(struct vmalock_buffer *buf,
+			       struct vm_area_struct *vma, pgoff_t first)
 {
-	struct vmalock_file *vf = file->private_data;
-	struct vmalock_buffer *buf;
-	enum vmalock_view view;
-	pgoff_t first, end, i;
+	struct vmalock_shared *shared = buf->shared;
+	unsigned long i;
 	int ret = 0;
 
-	/* A private mapping would get copy-on-write copies of our pages. */
-	if (!(vma->vm_flags & VM_SHARED) && (vma->vm_flags & VM_WRITE))
+	if (vmalock_remap_tracks_whole(vma))
 		return -EINVAL;
+	down_read(&shared->revoke_sem);
+	if (shared->revoked)
+		ret = -ENODEV;
+	for (i = 0; i < vma_pages(vma) && !ret; i++)
+		ret = remap_pfn_range(vma, vma->vm_start + (i << PAGE_SHIFT),
+				      page_to_pfn(buf->pages[first + i]),
+				      PAGE_SIZE, vma->vm_page_prot);
+	if (ret)
+		vmalock_zap_vma(vma);
+	up_read(&shared->revoke_sem);
+	if (!ret)
+		vmalock_count(shared, VMALOCK_PFN_REMAPS, vma_pages(vma));
+	return ret;
+}
+
+/*
+ * Checks a mapping of npages pages at pgoff before anything is set up: the
+ * range must fit the buffer (or, for a failing eager map, max_pages).
+ */
+static int vmalock_check_range(struct vmalock_file *vf, pgoff_t pgoff,
+			       unsigned long npages)
+{
+	pgoff_t first, end;
+	int ret = 0;
+
+	if (vmalock_view(pgoff, &first) == VMALOCK_VIEW_PFN_EAGER &&
+	    READ_ONCE(vf->shared->fail_eager))
+		return npages > max_pages ? -EINVAL : 0;
+	mutex_lock(&vf->lock);
+	if (check_add_overflow(first, npages, &end) ||
+	    end > (vf->buf ? vf->buf->npages : vf->npages))
+		ret = -EINVAL;
+	mutex_unlock(&vf->lock);
+	return ret;
+}
+
+/*
+ * Sets up a new VMA of vf once the core created it, with its flags set:
+ * returns the buffer it holds a reference on for the VMA, allocated on the
+ * first mmap, with the eager view's pages mapped. In VMALOCK_MODE_FAIL_EAGER
+ * the eager view fails instead.
+ */
+static struct vmalock_buffer *vmalock_map(struct vmalock_file *vf,
+					  struct vm_area_struct *vma)
+{
+	struct vmalock_buffer *buf;
+	enum vmalock_view view;
+	pgoff_t first, end;
+	int ret = 0;
 
 	view = vmalock_view(vma->vm_pgoff, &first);
 	if (view == VMALOCK_VIEW_PFN_EAGER && READ_ONCE(vf->shared->fail_eager))
-		return vmalock_mmap_fail_eager(vf, vma);
+		return ERR_PTR(vmalock_map_fail_eager(vf, vma));
 
-	/* Called under the mmap write lock: no copy to or from user space here. */
+	/* The mmap write lock is held: no copy to or from user space here. */
 	mutex_lock(&vf->lock);
 	buf = vf->buf;
+	/* Again: the size may have changed since the check. */
 	if (check_add_overflow(first, vma_pages(vma), &end) ||
 	    end > (buf ? buf->npages : vf->npages)) {
-		ret = -EINVAL;
-		goto out_unlock;
+		mutex_unlock(&vf->lock);
+		return ERR_PTR(-EINVAL);
 	}
 	if (!buf) {
 		buf = vmalock_buffer_alloc(vf->npages, vf->shared);
 		if (!buf) {
-			ret = -ENOMEM;
-			goto out_unlock;
+			mutex_unlock(&vf->lock);
+			return ERR_PTR(-ENOMEM);
 		}
 		vf->buf = buf;
 	}
@@ -453,42 +519,61 @@ static int vmalock_mmap(struct file *file, struct vm_area_struct *vma)
 		down_read(&vf->shared->revoke_sem);
 		ret = vf->shared->revoked ? -ENODEV : 0;
 		up_read(&vf->shared->revoke_sem);
-		if (ret) {
-			kref_put(&buf->ref, vmalock_buffer_release);
-			return ret;
-		}
+	} else if (view == VMALOCK_VIEW_PFN_EAGER) {
+		ret = vmalock_remap_eager(buf, vma, first);
 	}
+	if (ret) {
+		kref_put(&buf->ref, vmalock_buffer_release);
+		return ERR_PTR(ret);
+	}
+	return buf;
+}
 
-	if (!(vma->vm_flags & VM_SHARED))
-		vm_flags_clear(vma, VM_MAYWRITE);
-	if (view == VMALOCK_VIEW_PAGES)
-		vm_flags_set(vma, VM_MIXEDMAP | VM_DONTEXPAND);
-	else
-		vm_flags_set(vma, VM_PFNMAP | VM_IO | VM_DONTEXPAND | VM_DONTDUMP);
-	if (view == VMALOCK_VIEW_PFN_EAGER) {
-		if (vmalock_remap_tracks_whole(vma)) {
-			kref_put(&buf->ref, vmalock_buffer_release);
+/*
+ * Describes the mapping; ->mapped makes its data once the VMA exists, so a
+ * failed or merged mapping never holds a buffer.
+ */
+static int vmalock_mmap_prepare(struct vm_area_desc *desc)
+{
+	struct vmalock_file *vf = desc->file->private_data;
+	pgoff_t first;
+	int ret;
+
+	/* A private mapping would get copy-on-write copies of our pages. */
+	if (!vma_desc_test(desc, VMA_SHARED_BIT)) {
+		if (vma_desc_test(desc, VMA_WRITE_BIT))
 			return -EINVAL;
-		}
-		/* The open file holds buf until release, after its last VMA. */
-		for (i = 0; i < vma_pages(vma); i++) {
-			ret = remap_pfn_range(vma, vma->vm_start + (i << PAGE_SHIFT),
-					      page_to_pfn(buf->pages[first + i]),
-					      PAGE_SIZE, vma->vm_page_prot);
-			if (ret) {
-				kref_put(&buf->ref, vmalock_buffer_release);
-				return ret;
-			}
-		}
-		vmalock_count(vf->shared, VMALOCK_PFN_REMAPS, vma_pages(vma));
+		vma_desc_clear_flags(desc, VMA_MAYWRITE_BIT);
 	}
-	vma->vm_ops = &vmalock_vm_ops;
-	vma->vm_private_data = buf;
+	ret = vmalock_check_range(vf, desc->pgoff, vma_desc_pages(desc));
+	if (ret)
+		return ret;
+	if (vmalock_view(desc->pgoff, &first) == VMALOCK_VIEW_PAGES)
+		vma_desc_set_flags(desc, VMA_MIXEDMAP_BIT, VMA_DONTEXPAND_BIT);
+	else
+		vma_desc_set_flags(desc, VMA_PFNMAP_BIT, VMA_IO_BIT,
+				   VMA_DONTEXPAND_BIT, VMA_DONTDUMP_BIT);
+	desc->vm_ops = &vmalock_vm_ops;
+	desc->private_data = NULL;
 	return 0;
+}
 
-out_unlock:
-	mutex_unlock(&vf->lock);
-	return ret;
+static int vmalock_vm_mapped(unsigned long start, unsigned long end,
+			     pgoff_t pgoff, const struct file *file,
+			     void **vm_private_data)
+{
+	struct vm_area_struct *vma = vma_lookup(current->mm, start);
+	struct vmalock_buffer *buf;
+
+	/* Only the new VMA: linked (a stacked caller's is not), no data yet. */
+	if (!vma || vma->vm_end != end || vma->vm_ops != &vmalock_vm_ops ||
+	    vma->vm_private_data)
+		return -EINVAL;
+	buf = vmalock_map(file->private_data, vma);
+	if (IS_ERR(buf))
+		return PTR_ERR(buf);
+	*vm_private_data = buf;
+	return 0;
 }
 
 static long vmalock_set_size(struct vmalock_file *vf, u64 __user *argp)
@@ -922,7 +1007,7 @@ static const struct file_operations vmalock_fops = {
 	.owner = THIS_MODULE,
 	.open = vmalock_open,
 	.release = vmalock_release,
-	.mmap = vmalock_mmap,
+	.mmap_prepare = vmalock_mmap_prepare,
 	.unlocked_ioctl = vmalock_ioctl,
 	.compat_ioctl = compat_ptr_ioctl,
 };

@@ -140,12 +140,13 @@ struct vmalock_stats {
 };
 
 /*
- * REVOKE takes the PFN view away, as a device driver takes its memory away
- * on reset or unbind: every mapping of this open file, in every process
+ * REVOKE takes both PFN views away, as a device driver takes its memory
+ * away on reset or unbind: every mapping of this open file, in every process
  * (forked children, receivers of the file), loses its pages before REVOKE
- * returns, and faults in the PFN view get SIGBUS until RESTORE; mmap of the
- * PFN view fails with ENODEV meanwhile. The page view and the eager PFN view
- * fault back in: their pages belong to the mappings. REVOKE gives EALREADY
+ * returns, and faults in either PFN view get SIGBUS until RESTORE (the eager
+ * view then faults its pages in); mmap of a PFN view fails with ENODEV
+ * meanwhile. The page view faults back in: its pages belong to the
+ * mappings. REVOKE gives EALREADY
  * if the PFN view is revoked, RESTORE EBUSY if it is not; both give EINVAL
  * before the first mmap allocated the buffer.
  */

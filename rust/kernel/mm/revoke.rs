@@ -26,15 +26,27 @@
 //!   after the parent's, in the order `unmap_mapping_range()` walks), and `mremap` moves entries
 //!   under the address space's lock.
 //!
-//! Entries made at `mmap` time (`remap_pfn_range()`) cannot be covered: the VMA only joins the
-//! address space after the `mmap` handler returned, so a revocation in between would miss them.
-//! A [`RevocableMapping`] therefore maps from faults only.
+//! - An eager view maps the data at `mmap` time only with [`RevocableMapping::remap`], from
+//!   [`VmOperations::populate`]. The core calls that step (through `vm_ops->mapped`) after it
+//!   linked the new VMA into the address space, and the remap holds the semaphore for reading
+//!   like a fault, so a revocation either finds its entries or makes it fail. Entries made from
+//!   `f_op->mmap` (`remap_pfn_range()`) cannot be covered: that VMA joins the address space
+//!   only after the handler returned, and a revocation in between would miss them.
+//!
+//! [`VmOperations::populate`]: super::vm_ops::VmOperations::populate
 
 use super::{
     virt::VmaRef,
-    vm_ops::{VmFault, VmFaultResult},
+    vm_ops::{VmFault, VmFaultResult, VmaMapped},
 };
-use crate::{bindings, fs::File, page::Page, prelude::*, sync::Arc, types::Opaque};
+use crate::{
+    bindings,
+    fs::File,
+    page::{Page, PAGE_SIZE},
+    prelude::*,
+    sync::Arc,
+    types::Opaque,
+};
 use core::{cell::UnsafeCell, ptr};
 
 /// An address space whose PFN maps of some data can all be revoked at once.
@@ -206,6 +218,50 @@ impl<T: Send + Sync> RevocableMapping<T> {
         // removes every entry of the address space, this one included, before the data can be
         // dropped.
         unsafe { vmf.insert_page_pfn(pfnmap, page) }
+    }
+
+    /// Maps pages of the data into `vma` now, a new PFN map of a file attached to this address
+    /// space, unless the data is revoked: an eager view, mapped from
+    /// [`VmOperations::populate`]. Faults of the view map the data with
+    /// [`RevocableMapping::insert_pfn`] once a zap or a revocation removed the entries.
+    ///
+    /// `pages` picks one page of the data for each page of the VMA, in order; they replace
+    /// whatever the VMA mapped before. Fails with `ENODEV` if the data is revoked, and with
+    /// `EINVAL` if the VMA is not a PFN map of a file attached to this address space, if
+    /// `pages` returns `None` or a slice of another length, or as [`VmaMapped::remap_page`]
+    /// fails. After a failure the VMA maps nothing.
+    ///
+    /// [`VmOperations::populate`]: super::vm_ops::VmOperations::populate
+    pub fn remap(&self, vma: &VmaMapped, pages: impl FnOnce(&T) -> Option<&[Page]>) -> Result {
+        if vma.as_pfnmap_vma().is_none() || !self.maps(vma) {
+            return Err(EINVAL);
+        }
+        let (start, size) = (vma.start(), vma.end() - vma.start());
+        let _guard = self.lock(false);
+        // SAFETY: The semaphore is held for reading, so `data` does not change.
+        let Some(data) = (unsafe { &*self.data.get() }) else {
+            return Err(ENODEV);
+        };
+        let pages = pages(data)
+            .filter(|pages| pages.len() == size / PAGE_SIZE)
+            .ok_or(EINVAL)?;
+        // SAFETY: The mmap write lock is held and no fault or other zap reaches the VMA
+        // (`VmaMapped` invariants), and a PFN map whose entries `VmaMapped` made untracks
+        // nothing when zapped. The range is the whole VMA, so this cannot fail.
+        let zap = || unsafe { vma.zap_locked(start, size) };
+        zap()?;
+        for (i, page) in pages.iter().enumerate() {
+            // SAFETY: `page` is borrowed from the data. The core linked the VMA into this
+            // address space before the step that gives us `vma`, and `revoke` only takes the
+            // data out after this section ended and removes every entry of the address space,
+            // these included, before the data can be dropped. The zap above emptied the VMA,
+            // and each address is mapped once.
+            if let Err(err) = unsafe { vma.remap_page(start + i * PAGE_SIZE, page) } {
+                zap()?;
+                return Err(err);
+            }
+        }
+        Ok(())
     }
 
     /// Revokes the data: removes every page table entry of every VMA in this address space, in

@@ -8,7 +8,7 @@
  * page of one of the files (with its protection and VMA), whether its PTE
  * is present, and for every buffer page its header generation and data
  * word, and which view maps it (pages, the PFN view or the eager PFN view)
- * and whether the PFN view is revoked. From that it predicts the result of
+ * and whether the PFN views are revoked. From that it predicts the result of
  * each mmap, munmap, mprotect, mremap, madvise(MADV_DONTNEED), touch
  * (SIGBUS included), ZAP, DROP, LOOKUP, SET_MODE, GET_INFO, REVOKE and
  * RESTORE (errno included), the VMA a LOOKUP reports, the lock a LOOKUP or a
@@ -200,10 +200,10 @@ static __u32 ioctl_lock(int f)
 	return M.f[f].mode == VMALOCK_MODE_DEFAULT ? M.lookup_lock : VMALOCK_LOCK_MMAP;
 }
 
-/* A revoked PFN view: its faults get SIGBUS. */
+/* A page of a revoked PFN view (either): its faults get SIGBUS. */
 static int revoked(const struct mpage *pg)
 {
-	return pg->view == PFN && M.f[pg->file].revoked;
+	return pg->view != PAGES && M.f[pg->file].revoked;
 }
 
 /* Reads page w and compares it with the model; faults it in if needed. */
@@ -301,7 +301,7 @@ static int op_map(void)
 	if (view == PFN_EAGER && n == 1 && vl_whole_remap_refused())
 		view = PFN;
 	pgoff = below(BUF - n + 1);
-	if (view == PFN && M.f[f].revoked) {
+	if (view != PAGES && M.f[f].revoked) {
 		/* Not MAP_FIXED: a failed MAP_FIXED leaves a hole behind. */
 		p = mmap(NULL, n * M.psz, PROT_READ, MAP_SHARED, M.f[f].fd,
 			 view_offset[view] + pgoff * M.psz);

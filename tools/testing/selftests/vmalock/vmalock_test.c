@@ -1383,25 +1383,32 @@ static int step(int out, int in, char c)
 }
 
 /*
- * A process that maps the PFN view: a forked child with the parent's
- * entries (p) or a receiver of the file (fd). Reads it, and checks it after
- * the parent's REVOKE ('R') and RESTORE ('S').
+ * A process that maps both PFN views: a forked child with the parent's
+ * entries (p, and e for the eager view) or a receiver of the file (fd).
+ * Reads them, and checks them after the parent's REVOKE ('R') and RESTORE
+ * ('S').
  */
-static int revoke_peer(int in, int out, char *p, int fd, size_t n, size_t psz)
+static int revoke_peer(int in, int out, char *p, char *e, int fd, size_t n,
+		       size_t psz)
 {
 	char c;
 
-	if (fd >= 0)
+	if (fd >= 0) {
 		p = mmap(NULL, n * psz, PROT_READ, MAP_SHARED, fd, VMALOCK_PFN_OFFSET);
-	if (p == MAP_FAILED || count_readable(p, n, psz) != n)
+		e = mmap(NULL, n * psz, PROT_READ, MAP_SHARED, fd,
+			 VMALOCK_PFN_EAGER_OFFSET);
+	}
+	if (p == MAP_FAILED || e == MAP_FAILED || count_readable(p, n, psz) != n ||
+	    count_readable(e, n, psz) != n)
 		return 1;
 	if (write(out, "r", 1) != 1 || read(in, &c, 1) != 1 || c != 'R')
 		return 2;
-	if (count_readable(p, n, psz) != 0)
+	if (count_readable(p, n, psz) != 0 || count_readable(e, n, psz) != 0)
 		return 3;
 	if (write(out, "r", 1) != 1 || read(in, &c, 1) != 1 || c != 'S')
 		return 4;
-	if (count_readable(p, n, psz) != n || bad_page(p, psz, 0, n, 0) != -1)
+	if (count_readable(p, n, psz) != n || bad_page(p, psz, 0, n, 0) != -1 ||
+	    count_readable(e, n, psz) != n || bad_page(e, psz, 0, n, 0) != -1)
 		return 5;
 	return write(out, "r", 1) == 1 ? 0 : 6;
 }
@@ -1412,7 +1419,7 @@ TEST_F(vmalock, revoke_every_process)
 	size_t n = 8, len = n * self->psz;
 	struct vmalock_stats s;
 	unsigned long addr;
-	char *p, *pages;
+	char *p, *e, *pages;
 	pid_t kid[2];
 
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
@@ -1425,7 +1432,7 @@ TEST_F(vmalock, revoke_every_process)
 	if (!kid[0]) {
 		close(self->fd);
 		fd = recv_fd(sv[1], &addr);
-		_exit(revoke_peer(to[0][0], from[0][1], NULL, fd, n, self->psz));
+		_exit(revoke_peer(to[0][0], from[0][1], NULL, NULL, fd, n, self->psz));
 	}
 	fd = open(variant->dev, O_RDWR);
 	ASSERT_LE(0, fd);
@@ -1434,12 +1441,18 @@ TEST_F(vmalock, revoke_every_process)
 	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, VMALOCK_PFN_OFFSET);
 	ASSERT_NE(MAP_FAILED, p);
 	ASSERT_EQ(n, count_readable(p, n, self->psz));
+	/* The eager view is mapped before any fault. */
+	e = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, VMALOCK_PFN_EAGER_OFFSET);
+	ASSERT_NE(MAP_FAILED, e);
+	s = file_stats(fd);
+	ASSERT_EQ(n, count_readable(e, n, self->psz));
+	EXPECT_EQ(s.pfn_faults, file_stats(fd).pfn_faults);
 	ASSERT_EQ(0, send_fd(sv[0], fd, (unsigned long)p));
 	/* A forked child, with the parent's entries copied. */
 	kid[1] = fork();
 	ASSERT_LE(0, kid[1]);
 	if (!kid[1])
-		_exit(revoke_peer(to[1][0], from[1][1], p, -1, n, self->psz));
+		_exit(revoke_peer(to[1][0], from[1][1], p, e, -1, n, self->psz));
 	for (int k = 0; k < 2; k++) {
 		char c;
 
@@ -1448,11 +1461,14 @@ TEST_F(vmalock, revoke_every_process)
 
 	ASSERT_EQ(0, vl_revoke(fd, VMALOCK_REVOKE_REVOKE));
 	EXPECT_EQ(0, count_readable(p, n, self->psz));
+	EXPECT_EQ(0, count_readable(e, n, self->psz));
 	/* The page view faults back in. */
 	EXPECT_EQ(-1, bad_page(pages, self->psz, 0, n, 0));
 	EXPECT_EQ(EALREADY, vl_revoke(fd, VMALOCK_REVOKE_REVOKE));
 	EXPECT_EQ(ENODEV, mmap_err(NULL, self->psz, PROT_READ, MAP_SHARED, fd,
 				   VMALOCK_PFN_OFFSET));
+	EXPECT_EQ(ENODEV, mmap_err(NULL, 2 * self->psz, PROT_READ, MAP_SHARED, fd,
+				   VMALOCK_PFN_EAGER_OFFSET));
 	s = file_stats(fd);
 	EXPECT_EQ(1, s.revokes);
 	EXPECT_EQ('r', step(to[0][1], from[0][0], 'R'));
@@ -1462,11 +1478,14 @@ TEST_F(vmalock, revoke_every_process)
 	EXPECT_EQ(EBUSY, vl_revoke(fd, VMALOCK_REVOKE_RESTORE));
 	EXPECT_EQ(n, count_readable(p, n, self->psz));
 	EXPECT_EQ(-1, bad_page(p, self->psz, 0, n, 0));
+	EXPECT_EQ(n, count_readable(e, n, self->psz));
+	EXPECT_EQ(-1, bad_page(e, self->psz, 0, n, 0));
 	for (int k = 0; k < 2; k++) {
 		EXPECT_EQ('r', step(to[k][1], from[k][0], 'S')) TH_LOG("peer %d", k);
 		EXPECT_EQ(0, wait_child(kid[k])) TH_LOG("peer %d", k);
 	}
 	EXPECT_EQ(0, munmap(p, len));
+	EXPECT_EQ(0, munmap(e, len));
 	EXPECT_EQ(0, munmap(pages, len));
 	close(fd);
 	close(sv[0]);
@@ -1491,8 +1510,7 @@ TEST_F(vmalock, revoke_is_per_file)
 	EXPECT_EQ(-1, bad_page(q, self->psz, 0, n, 0));
 	ASSERT_EQ(0, vl_revoke(self->fd, VMALOCK_REVOKE_REVOKE));
 	EXPECT_EQ(0, count_readable(p, n, self->psz));
-	/* The eager view maps the VMA's own pages: it faults back in. */
-	EXPECT_EQ(-1, bad_page(eager, self->psz, 0, n, 0));
+	EXPECT_EQ(0, count_readable(eager, n, self->psz));
 	/* Another open file's mappings are untouched. */
 	EXPECT_EQ(-1, bad_page(q, self->psz, 0, n, 0));
 	EXPECT_EQ(0, file_stats(other).revokes);
