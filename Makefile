@@ -6,7 +6,7 @@
 # modules are built out of tree from ./Kbuild, with the sources as the
 # tree's series has them (scripts/lib.sh: stage_modules).
 
-.PHONY: setup patches check demo bench vng clean
+.PHONY: setup patches check bisect-check demo bench vng clean
 
 setup:
 	scripts/setup.sh
@@ -18,6 +18,11 @@ patches:
 
 check:
 	scripts/check.sh
+
+# Every prefix of the posted series builds (TREE=7.3 by default; slow).
+bisect-check:
+	TREE=$(or $(TREE),7.3) scripts/setup.sh
+	TREE=$(or $(TREE),7.3) scripts/bisect-check.sh
 
 demo:
 	scripts/demo.sh

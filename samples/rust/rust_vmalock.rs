@@ -22,12 +22,12 @@ use core::{
     sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed},
 };
 use kernel::{
-    bindings, c_str,
+    bindings,
     fs::File,
     ioctl::{_IOC_SIZE, _IOW, _IOWR},
     miscdevice::{MiscDevice, MiscDeviceOptions, MiscDeviceRegistration},
     mm::{
-        revoke::RevocableMapping,
+        revoke::DeviceMappings,
         virt::{flags, VmaRef},
         vm_ops::{VmFault, VmFaultResult, VmOperations, VmaDesc, VmaInfo, VmaMapped},
         MmWithUser, VmaLockKind,
@@ -242,7 +242,7 @@ struct Shared {
     generation: AtomicU64,
     /// The address space the file maps through, and the pages its PFN view shows.
     #[pin]
-    revocable: RevocableMapping<KVec<Page>>,
+    revocable: DeviceMappings<KVec<Page>>,
 }
 
 impl Shared {
@@ -253,7 +253,7 @@ impl Shared {
             fail_eager: AtomicBool::new(false),
             generation: AtomicU64::new(0),
             // Revoked until the first `mmap` allocates the buffer.
-            revocable <- RevocableMapping::new(None),
+            revocable <- DeviceMappings::new(None),
         })
     }
 
@@ -690,12 +690,13 @@ impl VmaLockFile {
         let mut req: Lookup = read_sized(arg)?;
         // Fail before changing anything if the result cannot be written.
         write_back(arg, &req)?;
-        let mm = MmWithUser::current().ok_or(EINVAL)?;
+        let task = current!();
+        let mm = task.mm().ok_or(EINVAL)?;
         let addr = usize::try_from(req.addr).map_err(|_| EINVAL)?;
         let describe = |vma: &VmaRef| {
             maps_file(vma, file).then(|| (vma.start(), vma.end(), vma.pgoff(), vma.flags()))
         };
-        let (found, lock) = self.with_vma(&mm, addr, describe).ok_or(ENOENT)?;
+        let (found, lock) = self.with_vma(mm, addr, describe).ok_or(ENOENT)?;
         let (start, end, pgoff, vm_flags) = found.ok_or(EINVAL)?;
         self.shared.count(
             match lock {
@@ -723,7 +724,8 @@ impl VmaLockFile {
             return Err(EINVAL);
         }
         let buffer = self.buffer.lock().1.clone().ok_or(EINVAL)?;
-        let mm = MmWithUser::current().ok_or(EINVAL)?;
+        let task = current!();
+        let mm = task.mm().ok_or(EINVAL)?;
         let guard = mm.mmap_write_lock_killable()?;
         // Under the mmap write lock the VMAs cannot change: check there is one to zap before
         // changing anything.
@@ -759,7 +761,8 @@ impl VmaLockFile {
         // Fail before changing anything if the result cannot be written.
         write_back(arg, &req)?;
         let (start, end) = page_range(req.addr, req.len)?;
-        let mm = MmWithUser::current().ok_or(EINVAL)?;
+        let task = current!();
+        let mm = task.mm().ok_or(EINVAL)?;
         // A zap needs no more than the VMA's read lock, as for `MADV_DONTNEED`, and faults
         // racing with it map the same pages; `try_zap_vma_range` refuses the VMAs whose zap
         // needs more (an x86 `VM_PAT` VMA, which this driver never makes).
@@ -769,7 +772,7 @@ impl VmaLockFile {
             }
             vma.try_zap_vma_range(start, end - start)
         };
-        let (res, lock) = self.with_vma(&mm, start, zap).ok_or(ENOENT)?;
+        let (res, lock) = self.with_vma(mm, start, zap).ok_or(ENOENT)?;
         res?;
         self.shared.count(
             match lock {
@@ -834,7 +837,7 @@ impl kernel::Module for RustVmaLock {
             return Err(EINVAL);
         }
         let opts = MiscDeviceOptions {
-            name: c_str!("rust-vmalock"),
+            name: c"rust-vmalock",
             mode: 0o600,
         };
         let dev = KBox::pin_init(MiscDeviceRegistration::register(opts), GFP_KERNEL)?;

@@ -754,11 +754,14 @@ static u64 vmalock_zap_locked(struct vmalock_shared *shared, struct file *file,
 	u64 vmas = 0;
 
 	for_each_vma_range(vmi, vma, end) {
-		/* Our VMAs hold the buffer of their file, never another. */
+		/*
+		 * Our VMAs hold the buffer of their file, never another, or
+		 * none: a VMA whose ->mapped failed, until the core unmaps it.
+		 */
 		struct vmalock_buffer *buf = vma->vm_private_data;
 		unsigned long s, e;
 
-		if (vma->vm_file != file)
+		if (vma->vm_file != file || !buf)
 			continue;
 		/*
 		 * Nothing below can fail: bump the generation at the first

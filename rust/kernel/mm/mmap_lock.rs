@@ -23,7 +23,6 @@ use crate::{
     bindings,
     error::{code::*, Result},
     ffi::c_ulong,
-    sync::aref::ARef,
     types::NotThreadSafe,
 };
 use core::{marker::PhantomData, mem::ManuallyDrop, ops::Deref, ptr};
@@ -39,23 +38,6 @@ pub enum VmaLockKind {
 }
 
 impl MmWithUser {
-    /// Returns a user reference to the address space of the current task, if it has one.
-    ///
-    /// Kernel threads have none. Unlike a borrow from `current`, the reference may be kept
-    /// beyond the current scope.
-    pub fn current() -> Option<ARef<MmWithUser>> {
-        // SAFETY: `get_current()` always returns the valid current task, and only the current
-        // task changes its own `mm` (`kthread_use_mm`), so the pointer read here is stable while
-        // we use it.
-        let mm = unsafe { (*bindings::get_current()).mm };
-        if mm.is_null() {
-            return None;
-        }
-        // SAFETY: `mm` is the live address space of the current task, so `mm_users` is non-zero.
-        let mm = unsafe { MmWithUser::from_raw(mm) };
-        Some(mm.into())
-    }
-
     /// Runs `f` on the VMA containing `addr` under the per-VMA read lock, or, if that cannot be
     /// taken, under the mmap read lock.
     ///

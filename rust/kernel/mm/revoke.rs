@@ -6,17 +6,17 @@
 //!
 //! A device driver must take every user mapping of its memory away when the device is reset,
 //! suspended or unbound, in every process that maps it: forked children and processes that
-//! received the file too. A [`RevocableMapping`] does that for the PFN maps of one open file.
+//! received the file too. A [`DeviceMappings`] does that for the PFN maps of one open file.
 //!
 //! # The protocol
 //!
-//! A [`RevocableMapping`] holds an address space (`struct address_space`) that the file maps
+//! A [`DeviceMappings`] holds an address space (`struct address_space`) that the file maps
 //! through (`file->f_mapping`), a read-write semaphore, and the data its PFN maps show.
 //!
-//! - A fault maps a page of the data only with [`RevocableMapping::insert_pfn`]. It holds the
+//! - A fault maps a page of the data only with [`DeviceMappings::insert_pfn`]. It holds the
 //!   semaphore for reading from the check that the data is present until the page table entry
 //!   is installed, and only maps into a VMA of a file that maps through this address space.
-//! - [`RevocableMapping::revoke`] takes the data out with the semaphore held for writing, which
+//! - [`DeviceMappings::revoke`] takes the data out with the semaphore held for writing, which
 //!   waits for the faults inside their section, and then removes the entries of every VMA in
 //!   the address space (`unmap_mapping_range()`), in every process. Later faults see no data
 //!   and fail with `SIGBUS`. So when `revoke` returns no entry is left and none can appear; it
@@ -26,7 +26,7 @@
 //!   after the parent's, in the order `unmap_mapping_range()` walks), and `mremap` moves entries
 //!   under the address space's lock.
 //!
-//! - An eager view maps the data at `mmap` time only with [`RevocableMapping::remap`], from
+//! - An eager view maps the data at `mmap` time only with [`DeviceMappings::remap`], from
 //!   [`VmOperations::populate`]. The core calls that step (through `vm_ops->mapped`) after it
 //!   linked the new VMA into the address space, and the remap holds the semaphore for reading
 //!   like a fault, so a revocation either finds its entries or makes it fail. Entries made from
@@ -57,20 +57,20 @@ use core::{cell::UnsafeCell, ptr};
 ///
 /// `mapping` and `sem` are initialised. `data` is only read with `sem` held and only changed
 /// with `sem` held for writing. While `data` is `Some`, the pages borrowed from it may be mapped
-/// by [`RevocableMapping::insert_pfn`]; it only becomes `None` in [`RevocableMapping::revoke`],
+/// by [`DeviceMappings::insert_pfn`]; it only becomes `None` in [`DeviceMappings::revoke`],
 /// which removes every entry of the address space before it returns the data.
 ///
 /// # Examples
 ///
 /// ```
-/// use kernel::mm::revoke::RevocableMapping;
+/// use kernel::mm::revoke::DeviceMappings;
 /// use kernel::page::Page;
 /// use kernel::prelude::*;
 /// use kernel::sync::Arc;
 ///
 /// fn revoke_and_restore() -> Result {
 ///     let page = Arc::new(Page::alloc_page(GFP_KERNEL)?, GFP_KERNEL)?;
-///     let mapping = KBox::pin_init(RevocableMapping::new(Some(page)), GFP_KERNEL)?;
+///     let mapping = KBox::pin_init(DeviceMappings::new(Some(page)), GFP_KERNEL)?;
 ///     assert!(!mapping.is_revoked());
 ///     let page = mapping.revoke().ok_or(EINVAL)?;
 ///     assert!(mapping.is_revoked());
@@ -82,7 +82,7 @@ use core::{cell::UnsafeCell, ptr};
 /// # revoke_and_restore().unwrap();
 /// ```
 #[pin_data]
-pub struct RevocableMapping<T: Send + Sync> {
+pub struct DeviceMappings<T: Send + Sync> {
     #[pin]
     mapping: Opaque<bindings::address_space>,
     #[pin]
@@ -92,11 +92,11 @@ pub struct RevocableMapping<T: Send + Sync> {
 
 // SAFETY: The address space and the semaphore may be used from any thread, and `data` is
 // protected by the semaphore; `T` is `Send + Sync`.
-unsafe impl<T: Send + Sync> Send for RevocableMapping<T> {}
+unsafe impl<T: Send + Sync> Send for DeviceMappings<T> {}
 // SAFETY: See above.
-unsafe impl<T: Send + Sync> Sync for RevocableMapping<T> {}
+unsafe impl<T: Send + Sync> Sync for DeviceMappings<T> {}
 
-/// Holds the semaphore of a [`RevocableMapping`] for reading or writing.
+/// Holds the semaphore of a [`DeviceMappings`] for reading or writing.
 ///
 /// # Invariants
 ///
@@ -119,19 +119,19 @@ impl Drop for SemGuard {
     }
 }
 
-/// Initialises the semaphore of a [`RevocableMapping`] in `slot`.
+/// Initialises the semaphore of a [`DeviceMappings`] in `slot`.
 ///
 /// Not generic, so that the name and the lock class key live in this crate whichever module
 /// uses the type: lockdep wants one name per key, also after a module is reloaded.
 fn init_sem(slot: *mut bindings::rw_semaphore) {
     let key = crate::static_lock_class!();
-    let name = crate::c_str!("RevocableMapping::sem");
+    let name = c"DeviceMappings::sem";
     // SAFETY: `__init_rwsem()` initialises the semaphore in `slot`; the name and the lock class
     // key are static.
-    unsafe { bindings::__init_rwsem(slot, name.as_char_ptr(), key.as_ptr()) }
+    unsafe { bindings::__init_rwsem(slot, name.as_ptr().cast(), key.as_ptr()) }
 }
 
-impl<T: Send + Sync> RevocableMapping<T> {
+impl<T: Send + Sync> DeviceMappings<T> {
     /// Creates an address space whose PFN maps show `data`; `None` starts it revoked.
     pub fn new(data: Option<Arc<T>>) -> impl PinInit<Self> {
         // INVARIANT: Both C objects are initialised below, and `data` is not yet shared.
@@ -157,7 +157,7 @@ impl<T: Send + Sync> RevocableMapping<T> {
         SemGuard { sem, write }
     }
 
-    /// Makes `file` map through this address space, so that [`RevocableMapping::revoke`] reaches
+    /// Makes `file` map through this address space, so that [`DeviceMappings::revoke`] reaches
     /// its mappings in every process.
     ///
     /// # Safety
@@ -223,7 +223,7 @@ impl<T: Send + Sync> RevocableMapping<T> {
     /// Maps pages of the data into `vma` now, a new PFN map of a file attached to this address
     /// space, unless the data is revoked: an eager view, mapped from
     /// [`VmOperations::populate`]. Faults of the view map the data with
-    /// [`RevocableMapping::insert_pfn`] once a zap or a revocation removed the entries.
+    /// [`DeviceMappings::insert_pfn`] once a zap or a revocation removed the entries.
     ///
     /// `pages` picks one page of the data for each page of the VMA, in order; they replace
     /// whatever the VMA mapped before. Fails with `ENODEV` if the data is revoked, and with
@@ -245,9 +245,9 @@ impl<T: Send + Sync> RevocableMapping<T> {
         let pages = pages(data)
             .filter(|pages| pages.len() == size / PAGE_SIZE)
             .ok_or(EINVAL)?;
-        // SAFETY: The mmap write lock is held and no fault or other zap reaches the VMA
-        // (`VmaMapped` invariants), and a PFN map whose entries `VmaMapped` made untracks
-        // nothing when zapped. The range is the whole VMA, so this cannot fail.
+        // SAFETY: The mmap write lock is held (`VmaMapped` invariants), and the zap untracks
+        // nothing (`vma_zap_untracks_pfnmap()` is false): `VmaMapped` never remaps a VMA
+        // whole. The range is the whole VMA, so this cannot fail.
         let zap = || unsafe { vma.zap_locked(start, size) };
         zap()?;
         for (i, page) in pages.iter().enumerate() {
@@ -281,7 +281,7 @@ impl<T: Send + Sync> RevocableMapping<T> {
         Some(data)
     }
 
-    /// Shows `data` again after [`RevocableMapping::revoke`]; pages fault in again.
+    /// Shows `data` again after [`DeviceMappings::revoke`]; pages fault in again.
     ///
     /// Fails with `EBUSY`, dropping `data`, if the data is not revoked.
     pub fn restore(&self, data: Arc<T>) -> Result {

@@ -14,10 +14,13 @@
  * file and anonymous memory, and open, map and close other files. Headers
  * stay right and calls fail only with the errnos they document.
  *
- * revoke_while_faulting: threads read the PFN view while the main thread
- * revokes and restores it. A read that starts and ends while a REVOKE has
- * returned and no RESTORE has started must get SIGBUS, and one that starts
- * and ends with the view live must succeed.
+ * revoke_while_faulting: threads read the PFN view, and another maps
+ * ranges of the eager PFN view (populated by mmap) and reads them, while the
+ * main thread revokes and restores both. A read that starts and ends while
+ * a REVOKE has returned and no RESTORE has started must get SIGBUS, also in
+ * a mapping made while that REVOKE ran; one that starts and ends with the
+ * views live must succeed; mmap of the eager view fails (ENODEV) only while
+ * revoked.
  *
  * The duration of each test is VMALOCK_RACE_MS milliseconds (default 3000);
  * VMALOCK_SEED sets the seed of the random choices.
@@ -86,6 +89,7 @@ struct race {
 	int splits;		/* split_thread runs: DROP may span two VMAs */
 	char *pfn;		/* revoke_while_faulting: the PFN view */
 	unsigned long pfn_ok, pfn_sigbus;
+	unsigned long eager_maps, eager_enodev, eager_ok, eager_sigbus;
 };
 
 static struct race R;
@@ -761,6 +765,34 @@ TEST_F_TIMEOUT(race, zap_while_faulting, 300)
 	munmap(R.map, R.len);
 }
 
+/*
+ * Reads page, which maps buffer page pgoff of a PFN view, and checks the
+ * read against the revocation phase. Returns whether it read.
+ */
+static int check_pfn_read(const char *view, char *page, size_t pgoff)
+{
+	unsigned long before, after;
+	__u64 idx = ~0ULL;
+	int ok;
+
+	/* Nothing local changes between sigsetjmp() and a SIGBUS. */
+	before = __atomic_load_n(&R.sh->phase, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&probing, 1, __ATOMIC_SEQ_CST);
+	ok = !sigsetjmp(probe_env, 1);
+	if (ok)
+		idx = vl_index(page);
+	__atomic_store_n(&probing, 0, __ATOMIC_SEQ_CST);
+	after = __atomic_load_n(&R.sh->phase, __ATOMIC_SEQ_CST);
+	if (ok && idx != pgoff)
+		fail("%s: page %zu shows index %llu", view, pgoff, (unsigned long long)idx);
+	if (ok && before == after && before % 4 == 2)
+		fail("%s: page %zu readable after REVOKE returned (phase %lu)", view, pgoff,
+		     before);
+	if (!ok && before == after && before % 4 == 0)
+		fail("%s: page %zu: SIGBUS while live (phase %lu)", view, pgoff, before);
+	return ok;
+}
+
 /* Reads the PFN view, checking each read against the revocation phase. */
 static void *pfn_thread(void *arg)
 {
@@ -768,26 +800,52 @@ static void *pfn_thread(void *arg)
 
 	while (!stopped()) {
 		size_t p = vl_below(&rng, RACE_PAGES);
-		unsigned long before, after;
-		__u64 idx = ~0ULL;
-		int ok;
+		int ok = check_pfn_read("PFN view", R.pfn + p * R.psz, p);
 
-		/* Nothing local changes between sigsetjmp() and a SIGBUS. */
-		before = __atomic_load_n(&R.sh->phase, __ATOMIC_SEQ_CST);
-		__atomic_store_n(&probing, 1, __ATOMIC_SEQ_CST);
-		ok = !sigsetjmp(probe_env, 1);
-		if (ok)
-			idx = vl_index(R.pfn + p * R.psz);
-		__atomic_store_n(&probing, 0, __ATOMIC_SEQ_CST);
-		after = __atomic_load_n(&R.sh->phase, __ATOMIC_SEQ_CST);
-		if (ok && idx != p)
-			fail("PFN view: page %zu shows index %llu", p, (unsigned long long)idx);
-		if (ok && before == after && before % 4 == 2)
-			fail("PFN view: page %zu readable after REVOKE returned (phase %lu)",
-			     p, before);
-		if (!ok && before == after && before % 4 == 0)
-			fail("PFN view: page %zu: SIGBUS while live (phase %lu)", p, before);
 		__atomic_fetch_add(ok ? &R.pfn_ok : &R.pfn_sigbus, 1, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+/*
+ * Maps ranges of the eager PFN view, which mmap populates, while REVOKE and
+ * RESTORE run: a mapping made during a revocation must have no page left
+ * once REVOKE returned, and mmap fails with ENODEV only while revoked.
+ */
+static void *eager_thread(void *arg)
+{
+	__u64 rng = thread_rng();
+
+	while (!stopped()) {
+		unsigned long before, after;
+		size_t first, n;
+		char *p;
+
+		pick_range(&rng, RACE_PAGES, &first, &n);
+		/* One page would be remapped whole: refused on x86. */
+		if (n == 1 && vl_whole_remap_refused()) {
+			first -= !!first;
+			n = 2;
+		}
+		before = __atomic_load_n(&R.sh->phase, __ATOMIC_SEQ_CST);
+		p = mmap(NULL, n * R.psz, PROT_READ, MAP_SHARED, R.fd,
+			 VMALOCK_PFN_EAGER_OFFSET + first * R.psz);
+		after = __atomic_load_n(&R.sh->phase, __ATOMIC_SEQ_CST);
+		if (p == MAP_FAILED) {
+			if (errno != ENODEV || (before == after && before % 4 == 0))
+				fail("eager mmap (phase %lu..%lu): %s", before, after,
+				     strerror(errno));
+			__atomic_fetch_add(&R.eager_enodev, 1, __ATOMIC_RELAXED);
+			continue;
+		}
+		__atomic_fetch_add(&R.eager_maps, 1, __ATOMIC_RELAXED);
+		for (size_t i = 0; i < n; i++) {
+			int ok = check_pfn_read("eager view", p + i * R.psz, first + i);
+
+			__atomic_fetch_add(ok ? &R.eager_ok : &R.eager_sigbus, 1,
+					   __ATOMIC_RELAXED);
+		}
+		munmap(p, n * R.psz);
 	}
 	return NULL;
 }
@@ -798,12 +856,13 @@ TEST_F_TIMEOUT(race, revoke_while_faulting, 300)
 	__u64 rng = vl_seed_state(R.seed);
 	struct timespec start, now;
 	struct vmalock_stats s;
-	pthread_t t[4];
+	pthread_t t[5];
 
 	R.pfn = mmap(NULL, R.len, PROT_READ, MAP_SHARED, R.fd, VMALOCK_PFN_OFFSET);
 	ASSERT_NE(MAP_FAILED, R.pfn);
-	for (int i = 0; i < 4; i++)
-		ASSERT_EQ(0, pthread_create(&t[i], NULL, pfn_thread, NULL));
+	for (int i = 0; i < 5; i++)
+		ASSERT_EQ(0, pthread_create(&t[i], NULL, i < 4 ? pfn_thread : eager_thread,
+					    NULL));
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	while (!stopped()) {
 		int err;
@@ -831,16 +890,19 @@ TEST_F_TIMEOUT(race, revoke_while_faulting, 300)
 		}
 	}
 	__atomic_store_n(&R.sh->stop, 1, __ATOMIC_SEQ_CST);
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 5; i++)
 		pthread_join(t[i], NULL);
 	TH_LOG("%lu revocations; PFN reads: %lu ok, %lu SIGBUS", revokes, R.pfn_ok,
 	       R.pfn_sigbus);
+	TH_LOG("eager maps: %lu, %lu ENODEV; reads: %lu ok, %lu SIGBUS", R.eager_maps,
+	       R.eager_enodev, R.eager_ok, R.eager_sigbus);
 	EXPECT_EQ(0, R.sh->fails) TH_LOG("%d failures, first: %s", R.sh->fails, R.sh->msg);
 	ASSERT_EQ(0, vl_stats(R.fd, VMALOCK_STATS_FILE, &s));
 	EXPECT_EQ(revokes, s.revokes);
 	EXPECT_LE(1, revokes);
 	EXPECT_LE(1, R.pfn_ok);
 	EXPECT_LE(1, R.pfn_sigbus);
+	EXPECT_LE(1, R.eager_maps);
 	/* Live again: every page reads. */
 	for (size_t p = 0; p < RACE_PAGES; p++)
 		EXPECT_EQ(p, vl_index(R.pfn + p * R.psz));

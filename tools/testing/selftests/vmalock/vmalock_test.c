@@ -340,6 +340,48 @@ TEST_F(vmalock, mremap_move)
 	EXPECT_EQ(s.vma_opens + 1, s.vma_closes);
 }
 
+/*
+ * Two mappings of one file, adjacent in address and in file offset, in each
+ * view: the core would merge them if their flags allowed it, but every
+ * mapping of the drivers is VM_MIXEDMAP or VM_PFNMAP (VM_SPECIAL) with
+ * VM_DONTEXPAND, which never merge, so each stays a VMA of its own, with
+ * one reference on the buffer each and no ->open; unmapping closes both.
+ */
+TEST_F(vmalock, adjacent_maps_never_merge)
+{
+	static const __u64 views[] = {
+		0, VMALOCK_PFN_OFFSET, VMALOCK_PFN_EAGER_OFFSET,
+	};
+	size_t n = 4, half = n / 2 * self->psz;
+	struct vmalock_stats s0, s;
+	struct vmalock_lookup l;
+	char *p;
+
+	for (size_t v = 0; v < 3; v++) {
+		/* Reserve the range, then map both halves into it. */
+		p = mmap(NULL, n * self->psz, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		ASSERT_NE(MAP_FAILED, p);
+		ASSERT_EQ(p, mmap(p, half, PROT_READ, MAP_SHARED | MAP_FIXED, self->fd,
+				  views[v]));
+		s0 = file_stats(self->fd);
+		ASSERT_EQ(p + half, mmap(p + half, half, PROT_READ, MAP_SHARED | MAP_FIXED,
+					 self->fd, views[v] + half));
+		s = file_stats(self->fd);
+		EXPECT_EQ(1, s.buffers) TH_LOG("view %zu", v);
+		EXPECT_EQ(s0.vma_opens, s.vma_opens) TH_LOG("view %zu", v);
+		ASSERT_EQ(0, vl_lookup(self->fd, (unsigned long)p, &l));
+		EXPECT_EQ((unsigned long)p + half, l.end) TH_LOG("view %zu merged", v);
+		ASSERT_EQ(0, vl_lookup(self->fd, (unsigned long)p + half, &l));
+		EXPECT_EQ((unsigned long)p + half, l.start) TH_LOG("view %zu merged", v);
+		EXPECT_EQ(views[v] / self->psz + n / 2, l.pgoff);
+		EXPECT_EQ(-1, bad_page(p, self->psz, 0, n, 0)) TH_LOG("view %zu", v);
+		ASSERT_EQ(0, munmap(p, n * self->psz));
+		s = file_stats(self->fd);
+		EXPECT_EQ(s0.vma_closes + 2, s.vma_closes) TH_LOG("view %zu", v);
+		EXPECT_EQ(0, s.buffers_freed);
+	}
+}
+
 TEST_F(vmalock, mremap_grow_refused)
 {
 	size_t half = self->len / 2;

@@ -184,3 +184,16 @@ pgprot_t rust_helper_pgprot_writecombine(pgprot_t prot)
 {
 	return pgprot_writecombine(prot);
 }
+
+/*
+ * The count of mm's mmap write lock holds: odd while one is held, changed
+ * when it ends. 0 where the kernel keeps none (CONFIG_PER_VMA_LOCK=n).
+ */
+unsigned int rust_helper_mmap_write_seq(struct mm_struct *mm)
+{
+#ifdef CONFIG_PER_VMA_LOCK
+	return raw_read_seqcount(&mm->mm_lock_seq);
+#else
+	return 0;
+#endif
+}

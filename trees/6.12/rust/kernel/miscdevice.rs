@@ -14,16 +14,16 @@ use crate::{
         vm_ops::{RawVmaDesc, VmaDesc},
     },
     prelude::*,
-    str::CStr,
     types::{ForeignOwnable, Opaque},
     ThisModule,
 };
-use core::{marker::PhantomData, mem::ManuallyDrop, pin::Pin};
+use core::{ffi::CStr, marker::PhantomData, mem::ManuallyDrop, pin::Pin};
 
 /// Options for creating a misc device.
 #[derive(Copy, Clone)]
 pub struct MiscDeviceOptions {
-    /// The name of the device node, under `/dev`.
+    /// The name of the device node, under `/dev`: a C string literal (`c"..."`), as later
+    /// kernels take it.
     pub name: &'static CStr,
     /// The permissions of the device node, e.g. `0o600`.
     pub mode: u16,
@@ -40,7 +40,7 @@ pub struct MiscDeviceOptions {
 ///
 /// ```
 /// use kernel::miscdevice::{MiscDevice, MiscDeviceOptions, MiscDeviceRegistration};
-/// use kernel::{c_str, fs::File};
+/// use kernel::fs::File;
 ///
 /// struct Empty;
 ///
@@ -54,7 +54,7 @@ pub struct MiscDeviceOptions {
 /// }
 ///
 /// fn register(module: &'static ThisModule) -> Result<Pin<KBox<MiscDeviceRegistration<Empty>>>> {
-///     let opts = MiscDeviceOptions { name: c_str!("rust-empty"), mode: 0o600 };
+///     let opts = MiscDeviceOptions { name: c"rust-empty", mode: 0o600 };
 ///     KBox::pin_init(MiscDeviceRegistration::register(opts, module), GFP_KERNEL)
 /// }
 /// ```
@@ -95,7 +95,7 @@ impl<T: MiscDevice> MiscDeviceRegistration<T> {
                 let misc = Opaque::raw_get(core::ptr::addr_of!((*slot).inner));
                 misc.write(bindings::miscdevice {
                     minor: bindings::MISC_DYNAMIC_MINOR as _,
-                    name: opts.name.as_char_ptr(),
+                    name: opts.name.as_ptr().cast(),
                     fops: fops.get(),
                     mode: opts.mode,
                     ..core::mem::zeroed()
