@@ -192,7 +192,7 @@ pgprot_t rust_helper_pgprot_writecombine(pgprot_t prot)
 unsigned int rust_helper_mmap_write_seq(struct mm_struct *mm)
 {
 #ifdef CONFIG_PER_VMA_LOCK
-	return raw_read_seqcount(&mm->mm_lock_seq);
+	return READ_ONCE(mm->mm_lock_seq.sequence);
 #else
 	return 0;
 #endif
