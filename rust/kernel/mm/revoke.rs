@@ -128,7 +128,7 @@ fn init_sem(slot: *mut bindings::rw_semaphore) {
     let name = c"DeviceMappings::sem";
     // SAFETY: `__init_rwsem()` initialises the semaphore in `slot`; the name and the lock class
     // key are static.
-    unsafe { bindings::__init_rwsem(slot, name.as_ptr().cast(), key.as_ptr()) }
+    unsafe { bindings::__init_rwsem(slot, name.as_char_ptr(), key.as_ptr()) }
 }
 
 impl<T: Send + Sync> DeviceMappings<T> {

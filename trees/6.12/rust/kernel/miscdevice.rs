@@ -95,7 +95,7 @@ impl<T: MiscDevice> MiscDeviceRegistration<T> {
                 let misc = Opaque::raw_get(core::ptr::addr_of!((*slot).inner));
                 misc.write(bindings::miscdevice {
                     minor: bindings::MISC_DYNAMIC_MINOR as _,
-                    name: opts.name.as_ptr().cast(),
+                    name: opts.name.as_char_ptr(),
                     fops: fops.get(),
                     mode: opts.mode,
                     ..core::mem::zeroed()
