@@ -17,6 +17,7 @@ not parse are reported on standard error.
 """
 
 import argparse
+import importlib.util
 import os
 import re
 import sys
@@ -112,21 +113,12 @@ def parse_report(path):
 
 
 def import_pyplot():
-    try:
-        import matplotlib
-    except ImportError:
-        # Debian's python3-matplotlib is for /usr/bin/python3, which may not
-        # be the python3 first in PATH (pyenv, venv).
-        sysp = "/usr/bin/python3"
-        if (os.path.exists(sysp) and os.path.realpath(sys.executable) != os.path.realpath(sysp)
-                and not os.environ.get("HEADLINE_PLOT_REEXEC")):
-            os.environ["HEADLINE_PLOT_REEXEC"] = "1"
-            sys.stdout.flush()
-            os.execv(sysp, [sysp] + sys.argv)
-        raise
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
+    """bench-report.py's: the same matplotlib lookup (and re-exec) for both plots."""
+    spec = importlib.util.spec_from_file_location(
+        "bench_report", os.path.join(ROOT, "scripts", "bench-report.py"))
+    bench_report = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench_report)
+    return bench_report.import_pyplot()
 
 
 def series_colors(labels):
