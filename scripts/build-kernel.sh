@@ -22,8 +22,10 @@ src=$(src_dir)
 B=$(build_dir "$arch" "$flavor")
 
 frags=("$REPO/configs/base.config" "$REPO/configs/$arch.config")
-# The tree's own options (trees/<tree>/configs/<arch>.config), if any.
-[ -e "$REPO/trees/$TREE/configs/$arch.config" ] && frags+=("$REPO/trees/$TREE/configs/$arch.config")
+# The tree's own options (trees/<tree>/configs/{base,<arch>}.config), if any.
+for f in base "$arch"; do
+	[ -e "$REPO/trees/$TREE/configs/$f.config" ] && frags+=("$REPO/trees/$TREE/configs/$f.config")
+done
 case $flavor in
 # The benchmark's kernels: timed (base) and with lock statistics (profile).
 base|profile)
@@ -38,9 +40,10 @@ test) frags+=("$REPO/configs/debug.config")
 no-per-vma-lock) ;;
 *) die "unknown flavor $flavor" ;;
 esac
-# The selftests' own Kconfig needs (kselftest convention).
-for f in "$REPO"/tools/testing/selftests/*/config; do
-	[ -e "$f" ] && frags+=("$f")
+# The Kconfig needs (kselftest convention) of the selftests the tree's
+# series adds.
+for f in $(grep -o 'tools/testing/selftests/[^ ]*/config' "$REPO/trees/$TREE/series/series"); do
+	frags+=("$REPO/$f")
 done
 [ "$flavor" = no-per-vma-lock ] && frags+=("$REPO/configs/no-per-vma-lock.config")
 

@@ -72,7 +72,7 @@ guest_results() {
 # Linted once: the project's own C and Rust files, shared by both trees.
 C_FILES=(samples/vmalock/vmalock.h samples/vmalock/c_vmalock.c
 	 $(cd "$REPO" && git ls-files 'trees/*/rust/helpers/*.c')
-	 $(cd "$REPO" && git ls-files 'tools/testing/selftests/vmalock/*.[ch]')
+	 $(cd "$REPO" && git ls-files 'tools/testing/selftests/*/*.[ch]')
 	 tests/layout/layout_check_c.c tests/layout/layout_check.h)
 RS_FILES=($(cd "$REPO" && git ls-files '*.rs'))
 
@@ -125,8 +125,12 @@ for TREE in "${trees[@]}"; do
 		else
 			cc=(aarch64-linux-gnu-gcc -static)
 		fi
-		gate "$T/$arch/selftest-build" make -C "$src/tools/testing/selftests/vmalock" \
-			OUTPUT="$payload/bin" CC="${cc[*]}" KHDR_INCLUDES="-isystem $B/usr/include"
+		# The selftests the series adds and, where the kernel has the Rust
+		# Binder, upstream's binderfs test.
+		for d in $(selftest_dirs); do
+			gate "$T/$arch/selftest-build/${d#tools/testing/selftests/}" make -C "$src/$d" \
+				OUTPUT="$payload/bin" CC="${cc[*]}" KHDR_INCLUDES="-isystem $B/usr/include"
+		done
 		gate "$T/$arch/peer-build" "$REPO/scripts/peer-suite.sh" "$arch" "$payload/bin/peer"
 		cp "$REPO/tests/vm/plan.sh" "$payload/plan.sh"
 

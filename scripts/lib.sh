@@ -89,6 +89,16 @@ src_dir() {
 }
 vanilla_tag() { echo "v$(kernel_version)-vanilla"; }
 
+# The kselftest directories the tree's test VM runs: those its series adds
+# and, on a tree with the Rust Binder (7.3), upstream's binderfs test.
+selftest_dirs() {
+	grep -o 'tools/testing/selftests/[^ ]*/Makefile' "$REPO/trees/$TREE/series/series" |
+		sed 's,/Makefile$,,'
+	grep -q '^tools/testing/selftests/binder/' <(tr ' ' '\n' < "$REPO/trees/$TREE/series/series") &&
+		echo tools/testing/selftests/filesystems/binderfs
+	return 0
+}
+
 kernel_arch() {
 	case $1 in
 	x86_64) echo x86 ;;

@@ -55,6 +55,14 @@ for t in $B/vmalock_*; do
 done
 [ -f $B/peer/peer.sh ] && . $B/peer/peer.sh
 
+# The Binder tests (trees with the Rust Binder): ours and upstream's
+# binderfs test. A skipped case is a failure here: the kernel has all they
+# need.
+for t in $B/binder_test $B/binderfs_test; do
+	[ -x $t ] || continue
+	$t 2>&1 | sed -E 's/^ok ([0-9]+ .*# SKIP.*)/not ok \1 (skipped)/' > $R/$(basename $t).tap
+done
+
 # The benchmark, every case once and briefly: it must run them all, each
 # under the lock its mode promises (the summary's path column). No figure
 # is judged here; make bench measures.
