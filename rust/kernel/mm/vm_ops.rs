@@ -704,6 +704,24 @@ impl RawVmaDesc {
             private_data: ptr::null_mut(),
         })
     }
+
+    /// A descriptor of the mapping the C descriptor `desc` of `f_op->mmap_prepare` describes.
+    pub(crate) fn from_c(desc: &bindings::vm_area_desc) -> Result<Self> {
+        // `vma_flags_t` is one word of the legacy `vm_flags_t` bits (`vma_flags_to_legacy()`).
+        let flags = desc.vma_flags.__vma_flags[0];
+        Self::new(desc.start, desc.end, desc.pgoff, flags, desc.file)
+    }
+
+    /// Writes what the driver changed back to the C descriptor `desc`: only the mutable fields
+    /// change, and the core merges or creates the VMA from them.
+    pub(crate) fn to_c(&self, desc: &mut bindings::vm_area_desc) {
+        desc.pgoff = self.pgoff;
+        desc.vma_flags.__vma_flags[0] = self.flags;
+        if let Some(ops) = self.ops {
+            desc.vm_ops = &ops.ops;
+            desc.private_data = self.private_data;
+        }
+    }
 }
 
 /// The kinds of mapping a [`VmaDesc`] can be set to: each kind is a type, so that a
@@ -779,6 +797,41 @@ impl<'a> VmaDesc<'a> {
     }
 }
 
+impl VmaDesc<'_> {
+    /// Runs `prepare`, the `f_op->mmap_prepare` step of a driver whose `file_operations` the
+    /// kernel crate does not make (a misc device implements [`MiscDevice::mmap_prepare`]): lends
+    /// it the file being mapped and a [`VmaDesc`] of `desc`, then writes back to `desc` what
+    /// `prepare` changed, if it succeeded.
+    ///
+    /// Fails with `EINVAL`, without calling `prepare`, if `desc` describes a mixed or PFN map
+    /// already.
+    ///
+    /// [`MiscDevice::mmap_prepare`]: crate::miscdevice::MiscDevice::mmap_prepare
+    ///
+    /// # Safety
+    ///
+    /// `desc` must be the descriptor passed to the current `f_op->mmap_prepare` call, and what
+    /// `prepare` passes to [`VmaDesc::set_vm_ops`] must live until that `mmap` call returns:
+    /// `prepare` can borrow it from its caller for longer than the descriptor's lifetime.
+    pub unsafe fn prepare_raw(
+        desc: *mut bindings::vm_area_desc,
+        prepare: impl for<'a> FnOnce(&'a File, VmaDesc<'a>) -> Result,
+    ) -> Result {
+        // SAFETY: The caller passes the descriptor of the current `mmap_prepare` call, which
+        // nothing else accesses until the call returns.
+        let desc = unsafe { &mut *desc };
+        let mut raw = RawVmaDesc::from_c(desc)?;
+        // SAFETY: The file being mapped holds a reference during `mmap`, and no `fdget_pos`
+        // region is open on it through this reference.
+        let file = unsafe { File::from_raw_file(desc.file) };
+        // SAFETY: `raw` describes the mapping this `mmap` call prepares, with the mmap write lock
+        // held; the caller ensures what `prepare` installs lives until `mapped` has run.
+        prepare(file, unsafe { VmaDesc::new(&mut raw) })?;
+        raw.to_c(desc);
+        Ok(())
+    }
+}
+
 impl<'a, K> VmaDesc<'a, K> {
     /// Changes the kind of the descriptor.
     pub(crate) fn into_kind<L>(self) -> VmaDesc<'a, L> {
@@ -835,6 +888,11 @@ impl<'a, K> VmaDesc<'a, K> {
     /// the core never merges.
     pub fn set_dontexpand(&mut self) {
         self.raw.flags |= flags::DONTEXPAND;
+    }
+
+    /// Sets `VM_DONTCOPY`: `fork` does not copy the mapping into the child.
+    pub fn set_dontcopy(&mut self) {
+        self.raw.flags |= flags::DONTCOPY;
     }
 
     /// Clears `VM_MAYWRITE`, so the mapping can never be made writable. Fails with `EINVAL`,
