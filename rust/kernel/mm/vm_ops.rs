@@ -351,7 +351,13 @@ pub trait VmOperations: Sized + 'static {
     }
 
     /// Handles a page fault.
-    fn fault(data: ArcBorrow<'_, Self::Data>, vmf: &VmFault) -> VmFaultResult;
+    ///
+    /// Without it, a fault on an address the driver has not mapped raises `SIGBUS` (a driver
+    /// that maps every page itself, as Binder does, needs none); one that races with the
+    /// driver's own insertion finds the page (`do_fault()`).
+    fn fault(_data: ArcBorrow<'_, Self::Data>, _vmf: &VmFault) -> VmFaultResult {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
 
     /// Called before `fault` for read faults to map pages around the faulting one
     /// ("fault-around", `do_fault_around()`).
@@ -404,7 +410,11 @@ impl<T: VmOperations> VmOpsTable<T> {
             bindings::vm_operations_struct {
                 open: Some(Self::open),
                 close: Some(Self::close),
-                fault: Some(Self::fault),
+                fault: if T::HAS_FAULT {
+                    Some(Self::fault)
+                } else {
+                    None
+                },
                 map_pages: if T::HAS_MAP_PAGES {
                     Some(Self::map_pages)
                 } else {
@@ -556,9 +566,9 @@ impl<T: VmOperations> VmOpsTable<T> {
             }
             // SAFETY: A VMA returned by `vma_lookup` is valid under the mmap lock, which is
             // held until `mapped` returns.
-            let (ours, prepared) = unsafe {
+            let (ours, whole) = unsafe {
                 (
-                    ptr::eq((*vma).vm_ops, &Self::TABLE.ops)
+                    ptr::eq((*vma).vm_ops, &Self::table().ops)
                         && (*vma).vm_private_data == *data
                         && is_prepared(*data),
                     VmaRef::from_raw(vma).end() as c_ulong == end,
@@ -566,7 +576,7 @@ impl<T: VmOperations> VmOpsTable<T> {
             };
             // Only the new VMA runs these operations with this prepared value: an older VMA
             // of the same range would have its data.
-            if !ours || !prepared {
+            if !ours || !whole {
                 return Err(EINVAL);
             }
             // SAFETY: This is the VMA the core calls `mapped` for, linked but write-marked, so
@@ -810,9 +820,10 @@ impl VmaDesc<'_> {
     ///
     /// # Safety
     ///
-    /// `desc` must be the descriptor passed to the current `f_op->mmap_prepare` call, and what
-    /// `prepare` passes to [`VmaDesc::set_vm_ops`] must live until that `mmap` call returns:
-    /// `prepare` can borrow it from its caller for longer than the descriptor's lifetime.
+    /// `desc` must be the descriptor passed to the current `f_op->mmap_prepare` call (whose file
+    /// no `fdget_pos` region covers, as for every such call), and what `prepare` passes to
+    /// [`VmaDesc::set_vm_ops`] must live until that `mmap` call returns: `prepare` can only pass
+    /// values it borrows from its caller, which the borrow checker cannot follow past the call.
     pub unsafe fn prepare_raw(
         desc: *mut bindings::vm_area_desc,
         prepare: impl for<'a> FnOnce(&'a File, VmaDesc<'a>) -> Result,
