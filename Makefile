@@ -29,7 +29,7 @@ demo:
 
 # Each tree in turn, or the one TREE= or KSRC= picks.
 bench:
-	$(if $(TREE)$(KSRC),scripts/bench.sh,for t in 6.12 7.3; do TREE=$$t scripts/bench.sh || exit 1; done)
+	$(if $(TREE)$(KSRC),scripts/bench.sh && scripts/bench-binder.sh,for t in 6.12 7.3; do TREE=$$t scripts/bench.sh && TREE=$$t scripts/bench-binder.sh || exit 1; done)
 
 vng:
 	scripts/setup.sh

@@ -809,14 +809,12 @@ impl<'a> VmaDesc<'a> {
 
 impl VmaDesc<'_> {
     /// Runs `prepare`, the `f_op->mmap_prepare` step of a driver whose `file_operations` the
-    /// kernel crate does not make (a misc device implements [`MiscDevice::mmap_prepare`]): lends
+    /// kernel crate does not make (a misc device implements `MiscDevice::mmap_prepare`): lends
     /// it the file being mapped and a [`VmaDesc`] of `desc`, then writes back to `desc` what
     /// `prepare` changed, if it succeeded.
     ///
     /// Fails with `EINVAL`, without calling `prepare`, if `desc` describes a mixed or PFN map
     /// already.
-    ///
-    /// [`MiscDevice::mmap_prepare`]: crate::miscdevice::MiscDevice::mmap_prepare
     ///
     /// # Safety
     ///
