@@ -29,6 +29,7 @@ enum {
 	OP_REMAP,	/* replace the mapping with anonymous memory, then reply */
 	OP_EXIT,	/* exit without replying */
 	OP_HOLD,	/* tell the test, wait for its go, then reply */
+	OP_COPY,	/* as OP_ECHO, unchecked: for the benchmark */
 };
 
 #define REPLY_OK	0x600dU
@@ -118,8 +119,11 @@ static inline void serve_one(int fd, struct binder_transaction_data *tr)
 
 	switch (op) {
 	case OP_ECHO:
-		if (!out ||
-		    check((uint8_t *)(uintptr_t)tr->data.ptr.buffer, n, seed))
+	case OP_COPY:
+		if (!out)
+			status = REPLY_BAD;
+		else if (op == OP_ECHO &&
+			 check((uint8_t *)(uintptr_t)tr->data.ptr.buffer, n, seed))
 			status = REPLY_BAD;
 		else
 			memcpy(out + 4, (void *)(uintptr_t)tr->data.ptr.buffer, n);
