@@ -61,10 +61,7 @@ for arch in "${arches[@]}"; do
 	dir=$OUT/bench/$TREE/$arch/binder
 	upstream_binder_build "$arch"
 	B=$(build_dir "$arch" base)
-	case $arch in
-	x86_64) cc=gcc ;;
-	arm64) cc=aarch64-linux-gnu-gcc ;;
-	esac
+	cc=$(guest_cc "$arch")
 	rm -rf "$dir"
 	mkdir -p "$dir/payload/bin" "$dir/payload/modules"
 	$cc -static -O2 -Wall -pthread -isystem "$B/usr/include" -o "$dir/payload/bin/binder_bench" \

@@ -73,7 +73,7 @@ guest_results() {
 C_FILES=(samples/vmalock/vmalock.h samples/vmalock/c_vmalock.c
 	 $(cd "$REPO" && git ls-files 'trees/*/rust/helpers/*.c')
 	 $(cd "$REPO" && git ls-files 'tools/testing/selftests/*/*.[ch]')
-	 tests/layout/layout_check_c.c tests/layout/layout_check.h)
+	 tests/layout/layout_check_c.c tests/layout/layout_check.h scripts/icount-plugin.c)
 RS_FILES=($(cd "$REPO" && git ls-files '*.rs'))
 
 for TREE in "${trees[@]}"; do
@@ -90,6 +90,8 @@ for TREE in "${trees[@]}"; do
 	if [ "$TREE" = "${trees[0]}" ]; then
 		gate lint/checkpatch-c bash -c "cd '$REPO' && '$src/scripts/checkpatch.pl' --strict --no-tree --terse -f ${C_FILES[*]} |
 			tee /dev/stderr | grep -E '(ERROR|WARNING|CHECK):' && exit 1 || exit 0"
+		# make bench's instruction counting plugin, against the QEMU here.
+		gate icount-plugin-build bash -c ". '$REPO/scripts/lib.sh' && icount_plugin"
 		gate lint/rustfmt bash -c "cd '$REPO' && rustfmt --check --edition 2021 \
 			--config-path '$src/.rustfmt.toml' ${RS_FILES[*]}"
 	fi

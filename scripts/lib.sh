@@ -149,6 +149,36 @@ stage_modules() {
 	rsync -a --exclude='*.o' --exclude='*.ko' --exclude='.*' "$REPO/tests/layout" "$dir/tests/"
 }
 
+# The C compiler of a static guest program for <arch>.
+guest_cc() {
+	case $1 in
+	x86_64) echo gcc ;;
+	arm64) echo aarch64-linux-gnu-gcc ;;
+	esac
+}
+
+# QEMU's plugin API header, fetched by setup.sh for the installed QEMU.
+qemu_plugin_header() {
+	echo "$TOOLS/qemu-plugin/$(dpkg-query -W -f='${source:Version}' qemu-system-x86)/qemu-plugin.h"
+}
+
+# icount_plugin: builds scripts/icount-plugin.c against that header (cached
+# on both) and prints the path of the plugin.
+icount_plugin() {
+	local h so
+	h=$(qemu_plugin_header)
+	[ -r "$h" ] || die "no QEMU plugin header at $h (run scripts/setup.sh)"
+	so=$TOOLS/icount/$(cat "$h" "$REPO/scripts/icount-plugin.c" | sha256sum | cut -c1-16)/icount.so
+	if [ ! -r "$so" ]; then
+		mkdir -p "$(dirname "$so")"
+		gcc -shared -fPIC -O2 -Wall -Wextra -Wno-unused-parameter -Werror \
+			-I"$(dirname "$h")" -o "$so.tmp" "$REPO/scripts/icount-plugin.c" >&2 ||
+			die "the instruction counting plugin does not build"
+		mv "$so.tmp" "$so"
+	fi
+	echo "$so"
+}
+
 # Build directory for <arch> <flavor>.
 build_dir() { echo "$CACHE/build/$(basename "$(src_dir)")/$1-$2"; }
 

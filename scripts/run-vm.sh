@@ -11,7 +11,9 @@
 #
 # Environment: RVL_VM_TIMEOUT (seconds, default 900), RVL_CMDLINE (extra
 # kernel arguments), RVL_VM_DIR (output directory, default out/vm/<tree>/<arch>-<flavor>),
-# RVL_KERNEL_IMAGE (a kernel image other than the build directory's).
+# RVL_KERNEL_IMAGE (a kernel image other than the build directory's),
+# RVL_VM_SMP (vCPUs, default 2), RVL_QEMU_ARGS (more QEMU arguments, split
+# on blanks: a -plugin, say).
 
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/guest-log.sh"
@@ -74,7 +76,9 @@ echo "vm $arch-$flavor: booting $(basename "$image") under TCG (timeout ${RVL_VM
 start=$(date +%s)
 rc=0
 # QEMU writes the serial port straight to the file: complete even if killed.
-timeout -k 10 "${RVL_VM_TIMEOUT:-900}" "${qemu[@]}" -accel tcg -m 2048 -smp 2 \
+# shellcheck disable=SC2086 # RVL_QEMU_ARGS is a list of arguments
+timeout -k 10 "${RVL_VM_TIMEOUT:-900}" "${qemu[@]}" -accel tcg -m 2048 -smp "${RVL_VM_SMP:-2}" \
+	${RVL_QEMU_ARGS:-} \
 	-kernel "$image" -initrd "$vm/initramfs.cpio.gz" -display none -monitor none \
 	-serial "file:$log" -no-reboot </dev/null 2>"$vm/qemu.err" || rc=$?
 secs=$(( $(date +%s) - start ))

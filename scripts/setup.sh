@@ -66,23 +66,39 @@ if [ ! -x "$bb_arm64" ]; then
 	rm -rf "$tmp"
 fi
 
-# The machine's own address of Debian's archive (the URI serving its bookworm
-# suite), so that a local mirror keeps working and no host is named here.
-debian_archive_uri() {
+# The machine's own addresses of Debian's archive, as "URI suite" for each of
+# its bookworm suites (bookworm, -updates, -security), so that a local mirror
+# keeps working and no host is named here.
+bookworm_sources() {
 	{
 		cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
 			awk '$1 == "deb" { i = 2; if ($2 ~ /^\[/) while ($i !~ /\]$/) i++;
-				if ($2 ~ /^\[/) i++; if ($(i + 1) == "bookworm") print $i }'
+				if ($2 ~ /^\[/) i++; if ($(i + 1) ~ /^bookworm/) print $i, $(i + 1) }'
 		cat /etc/apt/sources.list.d/*.sources 2>/dev/null |
-			awk 'BEGIN { RS = "" } { u = ""; ok = 0
+			awk 'BEGIN { RS = "" } { u = ""; delete s; ns = 0
 				n = split($0, l, "\n")
 				for (j = 1; j <= n; j++) {
 					if (l[j] ~ /^URIs:/) { split(l[j], f, " "); u = f[2] }
 					if (l[j] ~ /^Suites:/) { m = split(l[j], f, " ")
-						for (k = 2; k <= m; k++) if (f[k] == "bookworm") ok = 1 }
+						for (k = 2; k <= m; k++) if (f[k] ~ /^bookworm/) s[++ns] = f[k] }
 				}
-				if (ok && u != "") print u }'
-	} | head -n 1
+				if (u != "") for (k = 1; k <= ns; k++) print u, s[k] }'
+	} | awk '!seen[$0]++'
+}
+
+debian_archive_uri() { bookworm_sources | awk '$2 == "bookworm" { print $1; exit }'; }
+
+# private_apt <dir> <sources.list lines>: sets apt_opts for apt-get with
+# these sources and a private state in <dir>, and updates it. The machine's
+# apt configuration is not changed and nothing is installed.
+private_apt() {
+	local apt=$1
+	mkdir -p "$apt/lists/partial" "$apt/archives/partial"
+	echo "$2" > "$apt/sources.list"
+	apt_opts=(-o Dir::Etc::SourceList="$apt/sources.list" -o Dir::Etc::SourceParts=/dev/null
+		  -o Dir::State::Lists="$apt/lists" -o Dir::Cache="$apt" -o Dir::Cache::Archives="$apt/archives"
+		  -o Dir::State::Status=/dev/null -o Debug::NoLocking=1 -o APT::Sandbox::User=root)
+	apt-get -q "${apt_opts[@]}" update
 }
 
 # linux-source-7.3 from trixie-backports, downloaded with a private sources
@@ -92,14 +108,10 @@ fetch_linux_source_73() {
 	local uri apt=$CACHE/apt/trixie-backports deb
 	uri=$(debian_archive_uri)
 	[ -n "$uri" ] || die "no Debian archive for bookworm in the machine's apt sources"
-	mkdir -p "$apt/lists/partial" "$apt/archives/partial" "$CACHE/debs"
-	echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $uri trixie-backports main" \
-		> "$apt/sources.list"
-	local o=(-o Dir::Etc::SourceList="$apt/sources.list" -o Dir::Etc::SourceParts=/dev/null
-		 -o Dir::State::Lists="$apt/lists" -o Dir::Cache="$apt" -o Dir::Cache::Archives="$apt/archives"
-		 -o Dir::State::Status=/dev/null -o Debug::NoLocking=1 -o APT::Sandbox::User=root)
-	apt-get -q "${o[@]}" update
-	(cd "$apt/archives" && rm -f linux-source-7.3_*.deb && apt-get -q "${o[@]}" download linux-source-7.3)
+	mkdir -p "$CACHE/debs"
+	private_apt "$apt" \
+		"deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $uri trixie-backports main"
+	(cd "$apt/archives" && rm -f linux-source-7.3_*.deb && apt-get -q "${apt_opts[@]}" download linux-source-7.3)
 	deb=$(ls "$apt"/archives/linux-source-7.3_*.deb)
 	rm -rf "$CACHE/debs/linux-source-7.3"
 	dpkg-deb -x "$deb" "$CACHE/debs/linux-source-7.3"
@@ -110,6 +122,22 @@ fetch_linux_source_73() {
 if [ -z "${KSRC:-}" ] && [ "$TREE" = 7.3 ]; then
 	phase "linux-source-7.3 (trixie-backports)"
 	source_package_version >/dev/null && [ -r "$(source_tarball)" ] || fetch_linux_source_73
+fi
+
+# The plugin API header of the installed QEMU, for make bench's instruction
+# counting plugin (scripts/icount-plugin.c): Debian does not ship it, so it
+# comes from the same version's source package.
+phase "QEMU plugin header"
+if [ ! -r "$(qemu_plugin_header)" ]; then
+	qv=$(dpkg-query -W -f='${source:Version}' qemu-system-x86)
+	apt=$CACHE/apt/bookworm-src
+	private_apt "$apt" "$(bookworm_sources | awk '{ print "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg]", $1, $2, "main" }')"
+	rm -rf "$apt/src"
+	mkdir -p "$apt/src" "$(dirname "$(qemu_plugin_header)")"
+	(cd "$apt/src" && apt-get -q "${apt_opts[@]}" source --download-only "qemu=$qv")
+	tar xJf "$apt"/src/qemu_*.orig.tar.xz -C "$apt/src" --wildcards '*/include/qemu/qemu-plugin.h'
+	mv "$apt"/src/qemu-*/include/qemu/qemu-plugin.h "$(qemu_plugin_header)"
+	rm -rf "$apt/src"
 fi
 
 phase "pristine kernel source ($TREE)"
