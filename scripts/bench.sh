@@ -24,65 +24,7 @@ arches=("$@")
 [ ${#arches[@]} -gt 0 ] || arches=(x86_64 arm64)
 
 "$REPO/scripts/setup.sh"
-src=$(src_dir)
 "$REPO/scripts/series.sh" | grep -E "applies|patches" || true
-
-# bench_payload <arch> <flavor> <payload>: builds the flavor's kernel, both
-# modules for it and the guest programs into <payload>/{modules,bin}.
-bench_payload() {
-	local arch=$1 flavor=$2 payload=$3 karch B mod cc p
-	karch=$(kernel_arch "$arch")
-	"$REPO/scripts/build-kernel.sh" "$arch" "$flavor"
-	B=$(build_dir "$arch" "$flavor")
-	rm -rf "$payload"
-	mkdir -p "$payload/modules" "$payload/bin"
-
-	phase "bench $arch $flavor: modules and programs"
-	# Each bench kernel gets its own copy of the module sources.
-	mod=$OUT/modules/$TREE/$arch-$flavor
-	stage_modules "$mod"
-	"${KMAKE[@]}" ARCH="$karch" -C "$B" M="$mod" modules >"$payload/modules.log" 2>&1 ||
-		{ tail -n 30 "$payload/modules.log"; die "module build failed for $arch $flavor"; }
-	cp "$mod/samples/rust/rust_vmalock.ko" "$mod/samples/vmalock/c_vmalock.ko" "$payload/modules/"
-	cc=$(guest_cc "$arch")
-	# From the kernel tree the series is checked out in (they include ../kselftest.h).
-	for p in vmalock_bench vmalock_icount; do
-		$cc -static -O2 -Wall -pthread -I"$REPO/samples/vmalock" -isystem "$B/usr/include" \
-			-o "$payload/bin/$p" "$src/tools/testing/selftests/vmalock/$p.c" ||
-			die "$p build failed for $arch"
-	done
-}
-
-# bench_vm <arch> <flavor> <dir> <command>: boots the flavor's kernel with
-# <dir>/payload, loads both modules and runs <command>; its output (in the
-# guest's /tmp/out.txt) becomes <dir>/out.txt, and the guest's
-# /tmp/bench.json, if written, <dir>/bench.json.
-bench_vm() {
-	local arch=$1 flavor=$2 dir=$3 cmd=$4
-	cat > "$dir/payload/plan.sh" <<EOF
-#!/bin/sh
-M=/lib/modules-rvl
-insmod \$M/rust_vmalock.ko && insmod \$M/c_vmalock.ko || exit 1
-dmesg -n 1
-echo "bench: \$(uname -m), \$(nproc) CPUs, kernel \$(uname -r)"
-rc=0
-$cmd > /tmp/out.txt 2>&1 || rc=\$?
-for f in out.txt bench.json; do
-	[ -f /tmp/\$f ] || continue
-	echo "RVL-TAP-BEGIN \$f"
-	cat /tmp/\$f
-	echo "RVL-TAP-END \$f"
-done
-exit \$rc
-EOF
-
-	phase "bench $arch $flavor: VM"
-	RVL_VM_TIMEOUT=${RVL_VM_TIMEOUT:-1800} RVL_VM_DIR="$dir/vm" \
-		"$REPO/scripts/run-vm.sh" "$arch" "$flavor" "$dir/payload" ||
-		die "benchmark VM run failed for $arch $flavor"
-	cp "$dir/vm/tap/out.txt.tap" "$dir/out.txt"
-	[ ! -f "$dir/vm/tap/bench.json.tap" ] || cp "$dir/vm/tap/bench.json.tap" "$dir/bench.json"
-}
 
 # bench_run <arch> <flavor> <dir> <vmalock_bench options>: the benchmark,
 # leaving <dir>/bench.json and <dir>/bench.txt (the program's summary).

@@ -20,12 +20,17 @@
  * The counters are plain 64-bit adds inlined into the translated code,
  * exact on one vCPU only: the plugin refuses a guest with more (-smp 1).
  *
- * Arguments: out=<file> (default stderr).
+ * With profile=<file>, it also counts how often each kernel instruction ran
+ * inside a region and writes "<address> <count>" lines to <file> at exit,
+ * for scripts/icount-profile.sh to attribute them to functions.
+ *
+ * Arguments: out=<file> (default stderr), profile=<file>.
  * Build: gcc -shared -fPIC -O2 -I<dir of QEMU's qemu-plugin.h> -o icount.so icount-plugin.c
  */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <qemu-plugin.h>
@@ -43,6 +48,16 @@ static u64 start[2];
 static unsigned int open_id;
 static bool is_x86;
 static FILE *out;
+
+/* profile=: a counter per translated kernel instruction, on a list. */
+struct insn_count {
+	u64 vaddr;
+	u64 count;
+	struct insn_count *next;
+};
+
+static FILE *profile;
+static struct insn_count *insns;
 
 /* The marker's id, or -1 if @insn is no marker. */
 static int marker_id(const struct qemu_plugin_insn *insn)
@@ -75,16 +90,47 @@ static void marker(unsigned int vcpu, void *udata)
 	start[USER] = count[USER];
 }
 
+static void profile_insn(unsigned int vcpu, void *udata)
+{
+	struct insn_count *ic = udata;
+
+	if (open_id)
+		ic->count++;
+}
+
+/* A counter for the kernel instruction at @vaddr, or NULL if out of memory. */
+static struct insn_count *insn_count(u64 vaddr)
+{
+	struct insn_count *ic = calloc(1, sizeof(*ic));
+
+	if (ic) {
+		ic->vaddr = vaddr;
+		ic->next = insns;
+		insns = ic;
+	}
+	return ic;
+}
+
 static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 {
 	size_t i, n = qemu_plugin_tb_n_insns(tb);
 
 	for (i = 0; i < n; i++) {
 		struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
-		u64 *c = &count[qemu_plugin_insn_vaddr(insn) >> 63 ? KERNEL : USER];
+		u64 vaddr = qemu_plugin_insn_vaddr(insn);
+		int kernel = vaddr >> 63;
+		struct insn_count *ic;
 		int m = marker_id(insn);
 
-		qemu_plugin_register_vcpu_insn_exec_inline(insn, QEMU_PLUGIN_INLINE_ADD_U64, c, 1);
+		qemu_plugin_register_vcpu_insn_exec_inline(insn, QEMU_PLUGIN_INLINE_ADD_U64,
+							   &count[kernel], 1);
+		/* A retranslated instruction gets a second counter: both are summed. */
+		if (profile && kernel) {
+			ic = insn_count(vaddr);
+			if (ic)
+				qemu_plugin_register_vcpu_insn_exec_cb(insn, profile_insn,
+								       QEMU_PLUGIN_CB_NO_REGS, ic);
+		}
 		if (m >= 0)
 			qemu_plugin_register_vcpu_insn_exec_cb(insn, marker, QEMU_PLUGIN_CB_NO_REGS,
 							       (void *)(uintptr_t)m);
@@ -93,19 +139,44 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 
 static void at_exit(qemu_plugin_id_t id, void *p)
 {
+	struct insn_count *ic;
+
 	fprintf(out, "total %llu %llu\n", count[KERNEL], count[USER]);
 	fflush(out);
+	if (!profile)
+		return;
+	for (ic = insns; ic; ic = ic->next)
+		if (ic->count)
+			fprintf(profile, "%llx %llu\n", ic->vaddr, ic->count);
+	fflush(profile);
+}
+
+static FILE *open_out(const char *path)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f)
+		perror(path);
+	else
+		setvbuf(f, NULL, _IOLBF, 0);
+	return f;
 }
 
 QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info,
 					   int argc, char **argv)
 {
-	const char *path = NULL;
 	int i;
 
+	out = stderr;
 	for (i = 0; i < argc; i++) {
 		if (!strncmp(argv[i], "out=", 4)) {
-			path = argv[i] + 4;
+			out = open_out(argv[i] + 4);
+			if (!out)
+				return -1;
+		} else if (!strncmp(argv[i], "profile=", 8)) {
+			profile = open_out(argv[i] + 8);
+			if (!profile)
+				return -1;
 		} else {
 			fprintf(stderr, "icount: unknown argument %s\n", argv[i]);
 			return -1;
@@ -121,12 +192,6 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
 		fprintf(stderr, "icount: unsupported target %s\n", info->target_name);
 		return -1;
 	}
-	out = path ? fopen(path, "w") : stderr;
-	if (!out) {
-		perror(path);
-		return -1;
-	}
-	setvbuf(out, NULL, _IOLBF, 0);
 	qemu_plugin_register_vcpu_tb_trans_cb(id, tb_trans);
 	qemu_plugin_register_atexit_cb(id, at_exit, NULL);
 	return 0;

@@ -25,7 +25,8 @@
  * where lock is what the path's ioctls reported (vma, mmap, or - for faults),
  * and "warmup" instead of "batch" for each case's first batch, which only
  * warms caches up; then "done". scripts/bench-icount.sh pairs these lines with the plugin's.
- * Options: -b batches per case (default 24), -n operations per batch (16).
+ * Options: -b batches per case (default 24), -n operations per batch (16),
+ * -p <path> and -d rust|c to run one path or one device only.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -169,10 +170,17 @@ static void run(const char *dev, const char *name, enum path path)
 
 int main(int argc, char **argv)
 {
+	const char *only_path = NULL, *only_dev = NULL;
 	int opt, p;
 
-	while ((opt = getopt(argc, argv, "b:n:")) != -1) {
+	while ((opt = getopt(argc, argv, "b:n:p:d:")) != -1) {
 		switch (opt) {
+		case 'p':
+			only_path = optarg;
+			break;
+		case 'd':
+			only_dev = optarg;
+			break;
 		case 'b':
 			batches = strtoul(optarg, NULL, 0);
 			break;
@@ -180,7 +188,8 @@ int main(int argc, char **argv)
 			nops = strtoul(optarg, NULL, 0);
 			break;
 		default:
-			fprintf(stderr, "usage: %s [-b batches] [-n operations]\n", argv[0]);
+			fprintf(stderr, "usage: %s [-b batches] [-n operations] %s\n",
+				argv[0], "[-p path] [-d rust|c]");
 			return 2;
 		}
 	}
@@ -193,8 +202,12 @@ int main(int argc, char **argv)
 	page_size = sysconf(_SC_PAGESIZE);
 	/* Rust and C alternate, so that both see the same guest state. */
 	for (p = 0; p < NR_PATHS; p++) {
-		run(RUST_DEV, "rust", p);
-		run(C_DEV, "c", p);
+		if (only_path && strcmp(only_path, path_name[p]))
+			continue;
+		if (!only_dev || !strcmp(only_dev, "rust"))
+			run(RUST_DEV, "rust", p);
+		if (!only_dev || !strcmp(only_dev, "c"))
+			run(C_DEV, "c", p);
 	}
 	printf("done\n");
 	return 0;
