@@ -159,6 +159,7 @@ impl VmaRef {
     /// `unmap_mapping_range()`, which holds only `i_mmap_rwsem`) free it twice. Not even the
     /// mmap write lock excludes that. Kernels that untrack when the VMA is freed
     /// (`pfnmap_track_ctx`) never refuse.
+    #[inline]
     pub fn try_zap_vma_range(&self, address: usize, size: usize) -> Result {
         // SAFETY: By the type invariants the VMA is valid; the helper reads its flags.
         if unsafe { bindings::vma_zap_untracks_pfnmap(self.as_ptr()) } {
@@ -176,6 +177,7 @@ impl VmaRef {
     /// true for the VMA, the caller also holds the mmap write lock and the VMA is not yet in
     /// its file's address space (a VMA being set up in `mmap`), so that no other zap can reach
     /// it.
+    #[inline]
     pub(crate) unsafe fn zap_locked(&self, address: usize, size: usize) -> Result {
         let end = address.checked_add(size).ok_or(EINVAL)?;
         if size == 0 || address < self.start() || end > self.end() {

@@ -420,6 +420,7 @@ impl VmFault {
     ///
     /// As for [`VmaPfnMap::insert_pfn`]: `page` must not be freed until every page table entry
     /// mapping it is gone.
+    #[inline]
     pub(crate) unsafe fn insert_page_pfn(&self, pfnmap: &VmaPfnMap, page: &Page) -> VmFaultResult {
         // SAFETY: The caller keeps the page valid while it is mapped.
         match unsafe { pfnmap.insert_pfn(self.address(), page_pfn(page), Pgprot::of(pfnmap)) } {

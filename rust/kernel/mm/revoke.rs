@@ -107,6 +107,7 @@ struct SemGuard {
 }
 
 impl Drop for SemGuard {
+    #[inline]
     fn drop(&mut self) {
         // SAFETY: By the type invariants the semaphore is held in this mode.
         unsafe {

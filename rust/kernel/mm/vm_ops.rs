@@ -51,27 +51,40 @@ use core::{
 };
 
 /// The result of a fault handler.
+// Each variant's discriminant is its `vm_fault_t` value, so that handing it to the core is a cast.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
 pub enum VmFaultResult {
     /// A page is mapped at the faulting address (`VM_FAULT_NOPAGE`).
-    NoPage,
+    NoPage = bindings::vm_fault_reason_VM_FAULT_NOPAGE,
     /// Ask the core to retry the fault, under the mmap lock if it ran under the VMA lock
     /// (`VM_FAULT_RETRY`). The abstraction releases the fault's lock as the C contract requires.
     /// Only valid if [`VmFault::can_retry`]; otherwise the fault fails with `SIGBUS`.
-    Retry,
+    Retry = bindings::vm_fault_reason_VM_FAULT_RETRY,
     /// Deliver `SIGBUS` (`VM_FAULT_SIGBUS`).
-    Sigbus,
+    Sigbus = bindings::vm_fault_reason_VM_FAULT_SIGBUS,
     /// Out of memory (`VM_FAULT_OOM`).
-    Oom,
+    Oom = bindings::vm_fault_reason_VM_FAULT_OOM,
 }
 
 impl From<Error> for VmFaultResult {
+    #[inline]
     fn from(err: Error) -> Self {
         if err == ENOMEM {
             VmFaultResult::Oom
         } else {
             VmFaultResult::Sigbus
         }
+    }
+}
+
+/// Warns, once, that a handler returned [`VmFaultResult::Retry`] for a fault without
+/// `FAULT_FLAG_ALLOW_RETRY`: a driver bug, repeated on every fault that hits it.
+#[cold]
+fn retry_not_allowed() {
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    if !WARNED.swap(true, Relaxed) {
+        pr_warn!("fault handler asked for a retry that is not allowed\n");
     }
 }
 
@@ -94,6 +107,7 @@ impl VmFault {
     ///
     /// `vmf` must be the fault passed to a `->fault` handler, and `'a` must end before the
     /// handler returns.
+    #[inline]
     unsafe fn from_raw<'a>(vmf: *mut bindings::vm_fault) -> &'a Self {
         // SAFETY: The caller ensures the invariants are satisfied for `'a`.
         unsafe { &*vmf.cast() }
@@ -164,6 +178,7 @@ impl VmFault {
     ///
     /// Fails with `SIGBUS` if the VMA has no `VM_MIXEDMAP`. A page that another thread mapped
     /// first counts as success.
+    #[inline]
     pub fn insert_page(&self, page: &Page) -> VmFaultResult {
         let Some(vma) = self.vma().as_mixedmap_vma() else {
             return VmFaultResult::Sigbus;
@@ -177,29 +192,30 @@ impl VmFault {
 
     /// Turns `res` into a `vm_fault_t`, releasing the fault's lock for a retry as the C contract
     /// requires. Consumes the borrow: the VMA may be gone afterwards.
+    #[inline]
     fn finish(&self, res: VmFaultResult) -> bindings::vm_fault_t {
-        let ret = match res {
-            VmFaultResult::NoPage => bindings::vm_fault_reason_VM_FAULT_NOPAGE,
-            VmFaultResult::Sigbus => bindings::vm_fault_reason_VM_FAULT_SIGBUS,
-            VmFaultResult::Oom => bindings::vm_fault_reason_VM_FAULT_OOM,
-            VmFaultResult::Retry if !self.can_retry() => {
-                // A driver bug, repeated on every fault that hits it: say it once.
-                static WARNED: AtomicBool = AtomicBool::new(false);
-                if !WARNED.swap(true, Relaxed) {
-                    pr_warn!("fault handler asked for a retry that is not allowed\n");
-                }
-                bindings::vm_fault_reason_VM_FAULT_SIGBUS
-            }
-            VmFaultResult::Retry => {
-                if !self.has_flag(bindings::fault_flag_FAULT_FLAG_RETRY_NOWAIT) {
-                    // SAFETY: The fault holds the lock named by its flags, and returning
-                    // `VM_FAULT_RETRY` without `FAULT_FLAG_RETRY_NOWAIT` means we release it.
-                    unsafe { bindings::release_fault_lock(self.as_ptr()) };
-                }
-                bindings::vm_fault_reason_VM_FAULT_RETRY
-            }
-        };
-        ret as bindings::vm_fault_t
+        if res == VmFaultResult::Retry {
+            return self.retry();
+        }
+        res as bindings::vm_fault_t
+    }
+
+    /// [`VmFault::finish`] for [`VmFaultResult::Retry`]: `VM_FAULT_RETRY`, with the fault's lock
+    /// released unless `FAULT_FLAG_RETRY_NOWAIT` is set, or `VM_FAULT_SIGBUS` (and a warning) if
+    /// the fault cannot be retried. Must be the last use of the fault: once the lock is released
+    /// the VMA may be gone.
+    #[inline]
+    fn retry(&self) -> bindings::vm_fault_t {
+        if !self.can_retry() {
+            retry_not_allowed();
+            return VmFaultResult::Sigbus as bindings::vm_fault_t;
+        }
+        if !self.has_flag(bindings::fault_flag_FAULT_FLAG_RETRY_NOWAIT) {
+            // SAFETY: The fault holds the lock named by its flags, and returning
+            // `VM_FAULT_RETRY` without `FAULT_FLAG_RETRY_NOWAIT` means we release it.
+            unsafe { bindings::release_fault_lock(self.as_ptr()) };
+        }
+        VmFaultResult::Retry as bindings::vm_fault_t
     }
 }
 
@@ -227,6 +243,7 @@ impl VmaInfo {
     ///
     /// `vma` must be the VMA passed to `vm_ops->open` or `vm_ops->close`, or the one
     /// `vm_ops->mapped` was called for, and `'a` must end before the callback returns.
+    #[inline]
     unsafe fn from_raw<'a>(vma: *mut bindings::vm_area_struct) -> &'a Self {
         // SAFETY: `VmaInfo` is a transparent wrapper of `VmaRef`, which wraps the VMA; the
         // core calls `open` and `close` with the VMA's mmap lock held, and the caller ensures
@@ -596,7 +613,7 @@ impl<T: VmOperations> VmOpsTable<T> {
         // SAFETY: The VMA is locked during the fault.
         if unsafe { Self::prepared(fault.vma().as_ptr()) } {
             // A VMA whose `mapped` failed and that stayed mapped (see `open`): it has no data.
-            return bindings::vm_fault_reason_VM_FAULT_SIGBUS as bindings::vm_fault_t;
+            return VmFaultResult::Sigbus as bindings::vm_fault_t;
         }
         // SAFETY: The VMA runs these operations, holds its data and is locked during the fault.
         let data = unsafe { Self::data(fault.vma().as_ptr()) };
@@ -979,6 +996,7 @@ impl VmaMapped {
     ///
     /// `vma` must be a VMA the current `mmap` call just set up, with its mmap write lock held
     /// and no fault able to reach it, for `'a`.
+    #[inline]
     unsafe fn from_raw<'a>(vma: *mut bindings::vm_area_struct) -> &'a Self {
         // SAFETY: `VmaMapped` is a transparent wrapper of the VMA; the caller ensures the
         // invariants for `'a`.
