@@ -7,7 +7,8 @@ Reads <dir>/out.txt (vmalock_icount's lines, one per batch) and
 same order), checks that they pair up, and prints per path the guest
 kernel instructions per operation of each device (median over the batches,
 with their range), the Rust/C ratio of the medians (smaller is cheaper for
-Rust; the target is <= 1.02) and the user instructions per operation.
+Rust; the target is <= 1.02, where both devices took the same lock) and the
+user instructions per operation.
 Writes the rows as JSON with --json and as a markdown table with
 --markdown.
 """
@@ -69,7 +70,9 @@ def summarize(batches):
             }
         if "rust" in row and "c" in row:
             row["ratio"] = row["rust"]["kernel"] / row["c"]["kernel"]
-            row["ok"] = row["ratio"] <= TARGET
+            # Only the same work compares: on 6.12 the C twin cannot take the per-VMA lock.
+            row["same_lock"] = row["rust"]["lock"] == row["c"]["lock"]
+            row["ok"] = row["ratio"] <= TARGET if row["same_lock"] else None
         rows.append(row)
     return rows
 
@@ -86,6 +89,8 @@ def table_rows(rows):
             return "%.0f (%.0f..%.0f)" % (x["kernel"], x["min"], x["max"]) if x else "-"
 
         ratio = "%.3f" % r["ratio"] if "ratio" in r else "-"
+        if "ratio" in r and not r["same_lock"]:
+            ratio += " (other lock)"
         out.append([r["path"], cell(ru), cell(c), ratio,
                     "%s/%s" % (ru["lock"] if ru else "-", c["lock"] if c else "-"),
                     "%.0f%%/%.0f%%" % (100 * ru["stable"], 100 * c["stable"]) if ru and c else "-",
@@ -119,7 +124,8 @@ def main():
     t = table_rows(rows)
     sys.stdout.write(text_table(t))
     note = ("Guest kernel instructions per operation under QEMU TCG, one vCPU: median over "
-            "the batches (their range); Rust/C of the medians, target <= %.2f.\n" % TARGET)
+            "the batches (their range); Rust/C of the medians, target <= %.2f where both "
+            "take the same lock.\n" % TARGET)
     if args.markdown:
         with open(args.markdown, "w") as f:
             f.write("\n## Instructions per operation\n\n" + note + "\n" + md_table(t))

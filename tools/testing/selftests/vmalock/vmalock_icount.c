@@ -18,6 +18,9 @@
  *                retried under the mmap lock
  *   lookup       VMALOCK_IOC_LOOKUP
  *   drop         VMALOCK_IOC_DROP of one present page
+ *   lookup_mmap, drop_mmap  the same in VMALOCK_MODE_FORCE_MMAP, under the
+ *                mmap read lock: the C twin on 6.12 has no other, as
+ *                lock_vma_under_rcu() is not exported there
  * Fault batches DROP the region's pages first, outside the markers.
  *
  * Output, stdout: one line per batch, in the order the markers ran,
@@ -32,6 +35,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,10 +64,14 @@ static __always_inline void mark(const int id)
 #define MARK_LOOKUP	2
 #define MARK_DROP	3
 
-enum path { P_FAULT, P_FAULT_PFN, P_FAULT_EAGER, P_FAULT_MMAP, P_LOOKUP, P_DROP, NR_PATHS };
+enum path {
+	P_FAULT, P_FAULT_PFN, P_FAULT_EAGER, P_FAULT_MMAP,
+	P_LOOKUP, P_DROP, P_LOOKUP_MMAP, P_DROP_MMAP, NR_PATHS
+};
 
 static const char * const path_name[] = {
-	"fault", "fault_pfn", "fault_eager", "fault_mmap", "lookup", "drop",
+	"fault", "fault_pfn", "fault_eager", "fault_mmap",
+	"lookup", "drop", "lookup_mmap", "drop_mmap",
 };
 
 static const char * const lock_name[] = { "-", "vma", "mmap" };
@@ -103,6 +111,7 @@ static __u32 batch(enum path path, int fd, char *map)
 
 	switch (path) {
 	case P_LOOKUP:
+	case P_LOOKUP_MMAP:
 		mark(MARK_LOOKUP);
 		for (i = 0; i < nops && !err; i++) {
 			err = vl_lookup(fd, (unsigned long)map + i * page_size, &l);
@@ -113,6 +122,7 @@ static __u32 batch(enum path path, int fd, char *map)
 			die("VMALOCK_IOC_LOOKUP", err);
 		break;
 	case P_DROP:
+	case P_DROP_MMAP:
 		touch_all(map);
 		mark(MARK_DROP);
 		for (i = 0; i < nops && !err; i++) {
@@ -137,7 +147,8 @@ static void run(const char *dev, const char *name, enum path path)
 {
 	__u64 off = path == P_FAULT_PFN ? VMALOCK_PFN_OFFSET :
 		    path == P_FAULT_EAGER ? VMALOCK_PFN_EAGER_OFFSET : 0;
-	__u32 mode = path == P_FAULT_MMAP ? VMALOCK_MODE_FORCE_MMAP : VMALOCK_MODE_DEFAULT;
+	bool force = path == P_FAULT_MMAP || path == P_LOOKUP_MMAP || path == P_DROP_MMAP;
+	__u32 mode = force ? VMALOCK_MODE_FORCE_MMAP : VMALOCK_MODE_DEFAULT;
 	unsigned int b;
 	char *map;
 	__u32 lock;
@@ -160,7 +171,8 @@ static void run(const char *dev, const char *name, enum path path)
 		if (lock > VMALOCK_LOCK_MMAP)
 			lock = VMALOCK_LOCK_VMA | VMALOCK_LOCK_MMAP;
 		printf("%s %d %s %s %u %s\n", b ? "batch" : "warmup",
-		       path == P_LOOKUP ? MARK_LOOKUP : path == P_DROP ? MARK_DROP : MARK_FAULT,
+		       path == P_LOOKUP || path == P_LOOKUP_MMAP ? MARK_LOOKUP :
+		       path == P_DROP || path == P_DROP_MMAP ? MARK_DROP : MARK_FAULT,
 		       name, path_name[path], nops,
 		       lock == 3 ? "both" : lock_name[lock]);
 	}
