@@ -182,6 +182,8 @@ unsafe impl AsBytes for DropRange {}
 // SAFETY: See above.
 unsafe impl FromBytes for Revoke {}
 // SAFETY: See above.
+unsafe impl AsBytes for Revoke {}
+// SAFETY: See above.
 unsafe impl FromBytes for Stats {}
 // SAFETY: See above.
 unsafe impl AsBytes for Stats {}
@@ -549,14 +551,17 @@ fn user_slice(arg: usize, len: usize) -> UserSlice {
     UserSlice::new(UserPtr::from_addr(arg), len)
 }
 
-/// Reads an ioctl argument, whose size field must be the size we know.
-fn read_sized<T: SizedArg>(arg: usize) -> Result<T> {
-    let mut reader = user_slice(arg, core::mem::size_of::<T>()).reader();
-    let value: T = reader.read()?;
-    if value.size() as usize != core::mem::size_of::<T>() {
+/// Reads an ioctl argument into `value`, in place (a struct returned by value is copied on the
+/// way); its size field must be the size we know.
+fn read_sized<T: SizedArg + AsBytes>(arg: usize, value: &mut T) -> Result {
+    let len = core::mem::size_of::<T>();
+    user_slice(arg, len)
+        .reader()
+        .read_slice(value.as_bytes_mut())?;
+    if value.size() as usize != len {
         return Err(EINVAL);
     }
-    Ok(value)
+    Ok(())
 }
 
 /// Whether `vma` maps this open file: only those are described or zapped.
@@ -640,7 +645,8 @@ impl VmaLockFile {
     }
 
     fn info(&self, arg: usize) -> Result {
-        let mut info: Info = read_sized(arg)?;
+        let mut info = Info::default();
+        read_sized(arg, &mut info)?;
         // Not held across the copy to user space, which may fault and take the mmap lock
         // (`mmap` takes this mutex under the mmap lock).
         info.npages = self.buffer.lock().0 as u64;
@@ -687,7 +693,8 @@ impl VmaLockFile {
 
     /// Describes the caller's VMA at an address, if it maps this file.
     fn lookup(&self, file: &File, arg: usize) -> Result {
-        let mut req: Lookup = read_sized(arg)?;
+        let mut req = Lookup::default();
+        read_sized(arg, &mut req)?;
         // Fail before changing anything if the result cannot be written.
         write_back(arg, &req)?;
         let task = current!();
@@ -716,7 +723,8 @@ impl VmaLockFile {
     /// Zaps a range of this file's mappings in the caller's address space and bumps the
     /// generation, with the VMAs write-marked so no fault sees a half-updated page.
     fn zap(&self, file: &File, arg: usize) -> Result {
-        let mut req: Zap = read_sized(arg)?;
+        let mut req = Zap::default();
+        read_sized(arg, &mut req)?;
         // Fail before changing anything if the result cannot be written.
         write_back(arg, &req)?;
         let (start, end) = page_range(req.addr, req.len)?;
@@ -757,7 +765,8 @@ impl VmaLockFile {
     /// Drops the caller's pages of a range of one of this file's VMAs, under that VMA's lock
     /// alone where it can be taken: the pages fault back in on the next touch.
     fn drop_range(&self, file: &File, arg: usize) -> Result {
-        let mut req: DropRange = read_sized(arg)?;
+        let mut req = DropRange::default();
+        read_sized(arg, &mut req)?;
         // Fail before changing anything if the result cannot be written.
         write_back(arg, &req)?;
         let (start, end) = page_range(req.addr, req.len)?;
@@ -787,7 +796,8 @@ impl VmaLockFile {
 
     /// Revokes the PFN view in every process, or restores it.
     fn revoke(&self, arg: usize) -> Result {
-        let req: Revoke = read_sized(arg)?;
+        let mut req = Revoke::default();
+        read_sized(arg, &mut req)?;
         if req.op != REVOKE_REVOKE && req.op != REVOKE_RESTORE {
             return Err(EINVAL);
         }
@@ -812,7 +822,8 @@ impl VmaLockFile {
     }
 
     fn stats(&self, arg: usize) -> Result {
-        let mut s: Stats = read_sized(arg)?;
+        let mut s = Stats::default();
+        read_sized(arg, &mut s)?;
         s.counters = self.scope(s.scope)?.read();
         write_back(arg, &s)
     }
