@@ -65,6 +65,8 @@ for arch in "${arches[@]}"; do
 	python3 "$REPO/scripts/icount-report.py" --json "$dir/icount.json" \
 		--markdown "$dir/icount.md" "$dir/icount" > "$dir/icount.txt" ||
 		die "icount-report failed for $arch"
+	# Next to the time ratios, when they were measured.
+	[ -n "${RVL_BENCH_ICOUNT_ONLY:-}" ] || cat "$dir/icount.md" >> "$dir/table.md"
 	reports+=("$dir")
 done
 phase_end
