@@ -430,6 +430,8 @@ impl VmOperations for VmaLockFile {
         buffer.shared.count(Counter::VmaCloses, 1);
     }
 
+    // Called only from the fault trampoline: one function, as in C.
+    #[inline]
     fn fault(buffer: ArcBorrow<'_, Buffer>, vmf: &VmFault) -> VmFaultResult {
         let shared = &buffer.shared;
         match vmf.lock() {
