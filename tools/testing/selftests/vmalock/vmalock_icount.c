@@ -167,9 +167,8 @@ static void run(const char *dev, const char *name, enum path path)
 		die("mmap", errno);
 	touch_all(map);
 	for (b = 0; b <= batches; b++) {
+		/* VMALOCK_LOCK_VMA | VMALOCK_LOCK_MMAP if the batch took both */
 		lock = batch(path, fd, map);
-		if (lock > VMALOCK_LOCK_MMAP)
-			lock = VMALOCK_LOCK_VMA | VMALOCK_LOCK_MMAP;
 		printf("%s %d %s %s %u %s\n", b ? "batch" : "warmup",
 		       path == P_LOOKUP || path == P_LOOKUP_MMAP ? MARK_LOOKUP :
 		       path == P_DROP || path == P_DROP_MMAP ? MARK_DROP : MARK_FAULT,
