@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Convenience targets; see README.md. TREE=7.3 picks the other kernel tree
-# for demo and vng (6.12 by default); check and bench run both trees unless
-# TREE (or KSRC) names one. The sample
+# for demo and vng (6.12 by default; VNG_ARCH=arm64 for vng on arm64);
+# check and bench run both trees unless TREE (or KSRC) names one. The sample
 # modules are built out of tree from ./Kbuild, with the sources as the
 # tree's series has them (scripts/lib.sh: stage_modules).
 
@@ -34,8 +34,8 @@ bench:
 vng:
 	scripts/setup.sh
 	scripts/series.sh
-	scripts/build-kernel.sh x86_64 test
-	scripts/run-vng.sh
+	scripts/build-kernel.sh $(or $(VNG_ARCH),x86_64) test
+	scripts/run-vng.sh $(or $(VNG_ARCH),x86_64)
 
 clean:
 	rm -rf out

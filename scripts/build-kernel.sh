@@ -33,8 +33,9 @@ base|profile)
 	[ -e "$REPO/configs/$arch-bench.config" ] && frags+=("$REPO/configs/$arch-bench.config")
 	[ "$flavor" = profile ] && frags+=("$REPO/configs/profile.config") ;;
 test) frags+=("$REPO/configs/debug.config")
-      # x86_64 test kernels also boot under virtme-ng (run-vng.sh).
-      [ "$arch" = x86_64 ] && frags+=("$REPO/configs/vng.config") ;;
+      # Test kernels also boot under virtme-ng (run-vng.sh).
+      frags+=("$REPO/configs/vng.config")
+      [ -e "$REPO/configs/$arch-vng.config" ] && frags+=("$REPO/configs/$arch-vng.config") ;;
 # The kernel crate of a kernel without the per-VMA lock: built, not booted
 # (its fragment comes last, below).
 no-per-vma-lock) ;;

@@ -147,13 +147,10 @@ for TREE in "${trees[@]}"; do
 		mkdir -p "$res/vm-$T"
 		cp -r "$vm" "$res/vm-$T/$arch"
 
-		# The same kernel and payload under virtme-ng (x86_64 only: vng
-		# boots the host's / as the guest's root, and the host's
-		# binaries are x86_64).
-		[ "$arch" = x86_64 ] || continue
+		# The same kernel and payload under virtme-ng.
 		phase "vng $T $arch"
 		vm=$OUT/vm/$T/$arch-vng
-		gate "$T/$arch-vng/vng-splat-gate" env RVL_VM_DIR="$vm" "$REPO/scripts/run-vng.sh" "$payload"
+		gate "$T/$arch-vng/vng-splat-gate" env RVL_VM_DIR="$vm" "$REPO/scripts/run-vng.sh" "$arch" "$payload"
 		grep -E "clean|FAIL" "$res/${T}_${arch}-vng_vng-splat-gate.log" || true
 		guest_results "$T/$arch-vng" "$vm"
 		cp -r "$vm" "$res/vm-$T/$arch-vng"

@@ -158,6 +158,9 @@ guest_cc() {
 }
 
 # QEMU's plugin API header, fetched by setup.sh for the installed QEMU.
+# The arm64 root run-vng.sh boots (setup.sh).
+vng_root_arm64() { echo "$TOOLS/vng-root-arm64"; }
+
 qemu_plugin_header() {
 	echo "$TOOLS/qemu-plugin/$(dpkg-query -W -f='${source:Version}' qemu-system-x86)/qemu-plugin.h"
 }

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# run-vng.sh [payload-dir]
+# run-vng.sh <x86_64|arm64> [payload-dir]
 #
-# Runs the VM test plan (tests/vm/plan.sh) on the x86_64 test kernel
-# (build-kernel.sh x86_64 test, the kernel run-vm.sh boots) under virtme-ng
-# instead of a busybox initramfs. The guest's root is the host's / over 9p, read-only with tmpfs
-# overlays, so the plan runs straight from the payload directory: it gets
-# RVL_MODULES, RVL_BIN and RVL_RESULTS instead of the initramfs paths.
+# Runs the VM test plan (tests/vm/plan.sh) on the test kernel of the arch
+# (build-kernel.sh <arch> test, the kernel run-vm.sh boots) under virtme-ng
+# instead of a busybox initramfs. The guest's root is a host directory over
+# 9p, read-only with tmpfs overlays: on x86_64 the host's /, on arm64 the
+# arm64 root setup.sh builds (busybox and bash of Debian 12), where vng runs
+# its shell init instead of its native one. The plan runs straight from the
+# payload directory (at its host path on x86_64, shared as /rvl on arm64):
+# it gets RVL_MODULES, RVL_BIN and RVL_RESULTS instead of the initramfs paths.
 #
 # Without an argument (make vng) the payload is built here: the modules out
 # of tree from a private copy of their sources, the selftest linked
@@ -23,7 +26,7 @@
 #
 # Environment: RVL_VM_TIMEOUT (seconds, default 900), RVL_CMDLINE (extra
 # kernel arguments), RVL_VM_DIR (output directory, default
-# out/vm/<tree>/x86_64-vng), RVL_KERNEL_IMAGE (a kernel image other than the build
+# out/vm/<tree>/<arch>-vng), RVL_KERNEL_IMAGE (a kernel image other than the build
 # directory's), RVL_VNG_VENV (virtme-ng virtualenv, default
 # $RVL_CACHE/tools/vng-venv).
 
@@ -31,7 +34,9 @@
 . "$(dirname "$0")/guest-log.sh"
 
 VNG_VERSION=1.42
-arch=x86_64
+arch=${1:?arch}
+shift
+kernel_arch "$arch" >/dev/null
 flavor=test
 B=$(build_dir "$arch" "$flavor")
 src=$(src_dir)
@@ -70,26 +75,45 @@ else
 	"${mk[@]}" M="$mods" modules
 	"${mk[@]}" M="$mods/tests/layout" modules
 	find "$mods" -name '*.ko' -exec cp {} "$payload/modules/" \;
+	cc="gcc -static"
+	[ "$arch" = arm64 ] && cc="aarch64-linux-gnu-gcc -static"
 	make -s -C "$src/tools/testing/selftests/vmalock" OUTPUT="$payload/bin" \
-		CC="gcc -static" KHDR_INCLUDES="-isystem $B/usr/include"
+		CC="$cc" KHDR_INCLUDES="-isystem $B/usr/include"
 	cp "$REPO/tests/vm/plan.sh" "$payload/plan.sh"
 	phase_end
 fi
 [ -f "$payload/plan.sh" ] || die "no plan.sh in $payload"
 
+vng=(vng --verbose --disable-kvm --disable-microvm --force-9p --cpus 2 --run "$image")
+case $arch in
+x86_64)
+	guest=$payload
+	vng+=(--memory 2G)
+	# no5lvl: as run-vm.sh's la57=off (KASAN and 5-level paging at boot, -cpu max).
+	vng+=(--append "no5lvl ${RVL_CMDLINE:-}") ;;
+arm64)
+	root=$(vng_root_arm64)
+	[ -x "$root/bin/bash" ] || die "no arm64 root for vng at $root (run setup.sh)"
+	guest=/rvl
+	# 4G: with 64K pages (7.3), a kernel crate doctest vmallocs
+	# KMALLOC_MAX_SIZE + 1 = 512 MiB, which 2G leave room for under
+	# run-vm.sh but not beside vng's 9p and virtio buffers.
+	vng+=(--memory 4G)
+	# The CPU run-vm.sh emulates, not vng's Cortex-A57: QEMU takes the
+	# last -cpu.
+	vng+=(--arch arm64 --root "$root" --rodir "$guest=$payload"
+	      "--qemu-opts=-cpu max,pauth-impdef=on")
+	[ -n "${RVL_CMDLINE:-}" ] && vng+=(--append "$RVL_CMDLINE") ;;
+esac
+
 # The command run in the guest, from its bash. Results go to the guest's
 # /tmp (a tmpfs overlay): nothing is written to the host.
 q() { printf '%q' "$1"; }
-cmd="export PATH=$(q "$payload/bin"):/usr/sbin:/usr/bin:/sbin:/bin:\$PATH"
-cmd+=" RVL_MODULES=$(q "$payload/modules")"
-cmd+=" RVL_BIN=$(q "$payload/bin") RVL_RESULTS=\$(mktemp -d /tmp/rvl-results.XXXXXX)"
-cmd+="; echo RVL-PLAN-BEGIN; rc=0; /bin/sh $(q "$payload/plan.sh") || rc=\$?"
+cmd="cd $(q "$guest") && export PATH=$(q "$guest/bin"):/usr/sbin:/usr/bin:/sbin:/bin:\$PATH"
+cmd+=" RVL_MODULES=$(q "$guest/modules")"
+cmd+=" RVL_BIN=$(q "$guest/bin") RVL_RESULTS=\$(mktemp -d /tmp/rvl-results.XXXXXX)"
+cmd+="; echo RVL-PLAN-BEGIN; rc=0; /bin/sh $(q "$guest/plan.sh") || rc=\$?"
 cmd+="; echo \"RVL-PLAN-END rc=\$rc\""
-
-vng=(vng --verbose --disable-kvm --disable-microvm --force-9p --cpus 2 --memory 2G
-     --cwd "$payload" --run "$image")
-# no5lvl: as run-vm.sh's la57=off (KASAN and 5-level paging at boot, -cpu max).
-vng+=(--append "no5lvl ${RVL_CMDLINE:-}")
 
 echo "vng $arch-$flavor: booting $(basename "$image") under TCG (timeout ${RVL_VM_TIMEOUT:-900}s)"
 printf 'vng command:'; printf ' %q' "${vng[@]}" -- "$cmd"; echo

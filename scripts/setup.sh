@@ -2,9 +2,10 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Idempotent setup of a fresh Debian 12 machine: toolchain from Debian's
-# archive, bindgen from crates.io, arm64 busybox, and a pristine git
-# repository of the kernel tree's Debian source (TREE=6.12: linux-source-6.12;
-# TREE=7.3: linux-source-7.3 from trixie-backports) in the cache. Re-running
+# archive, bindgen from crates.io, arm64 busybox and an arm64 root for vng,
+# and a pristine git repository of the kernel tree's Debian source
+# (TREE=6.12: linux-source-6.12; TREE=7.3: linux-source-7.3 from
+# trixie-backports) in the cache. Re-running
 # it only does what is missing.
 
 . "$(dirname "$0")/lib.sh"
@@ -50,22 +51,6 @@ if ! "$TOOLS/bin/bindgen" --version 2>/dev/null | grep -q "$BINDGEN_VERSION"; th
 	"$(cargo_bin)" install --locked --version "$BINDGEN_VERSION" --root "$TOOLS" bindgen-cli
 fi
 
-phase "arm64 busybox"
-bb_arm64=$TOOLS/busybox-arm64/bin/busybox
-if [ ! -x "$bb_arm64" ]; then
-	tmp=$(mktemp -d)
-	dpkg --add-architecture arm64
-	apt-get update -q
-	(cd "$tmp" && apt-get download busybox-static:arm64)
-	dpkg --remove-architecture arm64 2>/dev/null || true
-	apt-get update -q || true
-	mkdir -p "$TOOLS/busybox-arm64"
-	dpkg-deb -x "$tmp"/busybox-static_*_arm64.deb "$tmp/x"
-	mkdir -p "$(dirname "$bb_arm64")"
-	cp "$tmp/x/bin/busybox" "$bb_arm64"
-	rm -rf "$tmp"
-fi
-
 # The machine's own addresses of Debian's archive, as "URI suite" for each of
 # its bookworm suites (bookworm, -updates, -security), so that a local mirror
 # keeps working and no host is named here.
@@ -88,18 +73,76 @@ bookworm_sources() {
 
 debian_archive_uri() { bookworm_sources | awk '$2 == "bookworm" { print $1; exit }'; }
 
-# private_apt <dir> <sources.list lines>: sets apt_opts for apt-get with
+# private_apt <dir> <sources.list lines> [apt options]: sets apt_opts for apt-get with
 # these sources and a private state in <dir>, and updates it. The machine's
 # apt configuration is not changed and nothing is installed.
 private_apt() {
 	local apt=$1
 	mkdir -p "$apt/lists/partial" "$apt/archives/partial"
 	echo "$2" > "$apt/sources.list"
+	shift 2
 	apt_opts=(-o Dir::Etc::SourceList="$apt/sources.list" -o Dir::Etc::SourceParts=/dev/null
 		  -o Dir::State::Lists="$apt/lists" -o Dir::Cache="$apt" -o Dir::Cache::Archives="$apt/archives"
-		  -o Dir::State::Status=/dev/null -o Debug::NoLocking=1 -o APT::Sandbox::User=root)
+		  -o Dir::State::Status=/dev/null -o Debug::NoLocking=1 -o APT::Sandbox::User=root "$@")
 	apt-get -q "${apt_opts[@]}" update
 }
+
+# arm64 packages of Debian 12, unpacked for the arm64 guests: apt with the
+# machine's bookworm sources, a private state and arm64 as its architecture
+# (no dpkg --add-architecture, nothing installed).
+arm64_debs() {
+	local dir=$1
+	shift
+	private_apt "$CACHE/apt/bookworm-arm64" \
+		"$(bookworm_sources | awk '{ print "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg]", $1, $2, "main" }')" \
+		-o APT::Architecture=arm64 -o APT::Architectures::=arm64
+	mkdir -p "$dir"
+	(cd "$dir" && apt-get -q "${apt_opts[@]}" download "$@")
+}
+
+# The busybox of run-vm.sh's arm64 initramfs.
+phase "arm64 busybox"
+bb_arm64=$TOOLS/busybox-arm64/bin/busybox
+if [ ! -x "$bb_arm64" ]; then
+	tmp=$(mktemp -d)
+	arm64_debs "$tmp" busybox-static
+	dpkg-deb -x "$tmp"/busybox-static_*_arm64.deb "$tmp/x"
+	mkdir -p "$(dirname "$bb_arm64")"
+	cp "$tmp/x/bin/busybox" "$bb_arm64"
+	rm -rf "$tmp"
+fi
+
+# The root of run-vng.sh's arm64 guests (vng shares a host directory as the
+# guest's /, and the host's own is x86_64): busybox for the commands, with a
+# link per applet as the host's busybox of the same Debian version lists
+# them, and bash with its libraries for vng's init script (virtme-init;
+# virtme-ng-init only runs on the host's arch). Rebuilt when the packages
+# or root_layout (bump it when the layout below changes) change.
+phase "arm64 root for virtme-ng"
+root_pkgs="busybox-static bash libc6 libtinfo6"
+root_layout=2
+root=$(vng_root_arm64)
+if [ "$(cat "$root/.rvl-root" 2>/dev/null)" != "$root_pkgs $root_layout" ]; then
+	tmp=$(mktemp -d)
+	# shellcheck disable=SC2086
+	arm64_debs "$tmp" $root_pkgs
+	rm -rf "$root"
+	for deb in "$tmp"/*.deb; do dpkg-deb -x "$deb" "$root"; done
+	rm -rf "$tmp"
+	/usr/bin/busybox --list-full | while read -r applet; do
+		[ -e "$root/$applet" ] || [ -L "$root/$applet" ] && continue
+		mkdir -p "$root/$(dirname "$applet")"
+		ln -s /bin/busybox "$root/$applet"
+	done
+	ln -sf busybox "$root/bin/sh"
+	# The mount points vng and run-vng.sh use (/rvl: the payload), and the
+	# files its init reads (gid=tty for devpts).
+	mkdir -p "$root"/{proc,sys,dev,run,tmp,root,home,opt,srv,var,lib/modules,rvl}
+	echo "root:x:0:0:root:/root:/bin/sh" > "$root/etc/passwd"
+	printf 'root:x:0:\ntty:x:5:\n' > "$root/etc/group"
+	: > "$root/etc/fstab"
+	echo "$root_pkgs $root_layout" > "$root/.rvl-root"
+fi
 
 # linux-source-7.3 from trixie-backports, downloaded with a private sources
 # list and state directory: the machine's apt configuration is not changed
