@@ -4,14 +4,8 @@
  * Helpers for the mm and per-VMA lock abstractions in rust/kernel/mm.rs
  * and rust/kernel/mm/.
  *
- * Everything whose signature or semantics differ between 6.12 and the
- * newer trees this series supports is wrapped here, so that the Rust API
- * is the same on both. The 7.3 series adds the same helpers to that tree,
- * where:
- *
- *  - rust_helper_vma_start_read_locked() is vma_start_read_locked(), which
- *    can fail there (vm_refcnt is a bounded reference count);
- *  - rust_helper_vma_start_write() calls the exported __vma_start_write().
+ * Everything whose signature or semantics differ between 6.12 and later
+ * kernels is wrapped here, so that the Rust API is the same on both.
  */
 
 #include <linux/mm.h>
@@ -43,11 +37,6 @@ void rust_helper_mmap_read_lock(struct mm_struct *mm)
 	mmap_read_lock(mm);
 }
 
-int rust_helper_mmap_read_lock_killable(struct mm_struct *mm)
-{
-	return mmap_read_lock_killable(mm);
-}
-
 bool rust_helper_mmap_read_trylock(struct mm_struct *mm)
 {
 	return mmap_read_trylock(mm);
@@ -58,63 +47,15 @@ void rust_helper_mmap_read_unlock(struct mm_struct *mm)
 	mmap_read_unlock(mm);
 }
 
-void rust_helper_mmap_write_lock(struct mm_struct *mm)
-{
-	mmap_write_lock(mm);
-}
-
-int rust_helper_mmap_write_lock_killable(struct mm_struct *mm)
-{
-	return mmap_write_lock_killable(mm);
-}
-
-void rust_helper_mmap_write_unlock(struct mm_struct *mm)
-{
-	mmap_write_unlock(mm);
-}
-
-void rust_helper_mmap_write_downgrade(struct mm_struct *mm)
-{
-	mmap_write_downgrade(mm);
-}
-
 struct vm_area_struct *rust_helper_vma_lookup(struct mm_struct *mm,
 					      unsigned long addr)
 {
 	return vma_lookup(mm, addr);
 }
 
-/*
- * Take the per-VMA read lock of a VMA found under mmap_read_lock(). It
- * cannot fail on 6.12 with CONFIG_PER_VMA_LOCK: nobody can write-mark the
- * VMA while we hold the mmap lock, and the rwsem has no reader limit.
- * vma_start_read() could fail spuriously, so 6.12 open-codes this, see
- * uffd_lock_vma(). Without CONFIG_PER_VMA_LOCK there is no lock to take.
- */
-bool rust_helper_vma_start_read_locked(struct vm_area_struct *vma)
-{
-#ifdef CONFIG_PER_VMA_LOCK
-	mmap_assert_locked(vma->vm_mm);
-	down_read(&vma->vm_lock->lock);
-	return true;
-#else
-	return false;
-#endif
-}
-
 void rust_helper_vma_end_read(struct vm_area_struct *vma)
 {
 	vma_end_read(vma);
-}
-
-void rust_helper_vma_start_write(struct vm_area_struct *vma)
-{
-	vma_start_write(vma);
-}
-
-void rust_helper_vma_assert_write_locked(struct vm_area_struct *vma)
-{
-	vma_assert_write_locked(vma);
 }
 
 void rust_helper_vm_flags_set(struct vm_area_struct *vma, vm_flags_t flags)
@@ -127,7 +68,7 @@ void rust_helper_vm_flags_clear(struct vm_area_struct *vma, vm_flags_t flags)
 	vm_flags_clear(vma, flags);
 }
 
-/* 7.3's name and arguments for zap_page_range_single(). */
+/* Later kernels' name and arguments for zap_page_range_single(). */
 void rust_helper_zap_vma_range(struct vm_area_struct *vma,
 			       unsigned long address, unsigned long size)
 {
@@ -147,53 +88,5 @@ bool rust_helper_vma_zap_untracks_pfnmap(struct vm_area_struct *vma)
 	return vma->vm_flags & VM_PAT;
 #else
 	return false;
-#endif
-}
-
-void rust_helper_release_fault_lock(struct vm_fault *vmf)
-{
-	release_fault_lock(vmf);
-}
-
-unsigned long rust_helper_page_to_pfn(struct page *page)
-{
-	return page_to_pfn(page);
-}
-
-/*
- * Whether remap_pfn_range() of a whole VMA tracks the PFN range's memtype
- * as a whole (x86: VM_PAT), untracked later by a zap or when the VMA is
- * freed. The Rust API refuses such a remap.
- */
-bool rust_helper_remap_tracks_whole_vma(void)
-{
-#ifdef __HAVE_PFNMAP_TRACKING
-	return true;
-#else
-	return false;
-#endif
-}
-
-pgprot_t rust_helper_pgprot_noncached(pgprot_t prot)
-{
-	return pgprot_noncached(prot);
-}
-
-/* A function on x86, where the Rust bindings use it directly. */
-pgprot_t rust_helper_pgprot_writecombine(pgprot_t prot)
-{
-	return pgprot_writecombine(prot);
-}
-
-/*
- * The count of mm's mmap write lock holds: odd while one is held, changed
- * when it ends. 0 where the kernel keeps none (CONFIG_PER_VMA_LOCK=n).
- */
-unsigned int rust_helper_mmap_write_seq(struct mm_struct *mm)
-{
-#ifdef CONFIG_PER_VMA_LOCK
-	return READ_ONCE(mm->mm_lock_seq.sequence);
-#else
-	return 0;
 #endif
 }

@@ -184,10 +184,20 @@ impl VmaRef {
     /// hold the mmap lock or the VMA lock. On this kernel it also does nothing on x86 for a VMA
     /// that `remap_pfn_range()` mapped whole (`VM_PAT`), whose zap untracks the PAT memtype of the
     /// whole VMA under whatever lock the zap holds, racing with other zaps:
-    /// [`VmaRef::try_zap_vma_range`] says so with `EINVAL`.
+    /// `VmaRef::try_zap_vma_range()` says so with `EINVAL`.
     #[inline]
     pub fn zap_vma_range(&self, address: usize, size: usize) {
-        let _ = self.try_zap_vma_range(address, size);
+        let (end, did_overflow) = address.overflowing_add(size);
+        if did_overflow || address < self.start() || self.end() < end {
+            return;
+        }
+        // SAFETY: By the type invariants the VMA is valid; the helper reads its flags.
+        if unsafe { bindings::vma_zap_untracks_pfnmap(self.as_ptr()) } {
+            return;
+        }
+        // SAFETY: The range lies within the VMA, which is valid and locked (type invariants),
+        // and its zap untracks nothing.
+        unsafe { bindings::zap_vma_range(self.as_ptr(), address as _, size as _) };
     }
 
     /// Returns this VMA as a [`VmaMixedMap`] if it has `VM_MIXEDMAP` set.
