@@ -110,7 +110,7 @@ for TREE in "${trees[@]}"; do
 		mods=$OUT/modules/$T/$arch
 		rm -rf "$payload"
 		mkdir -p "$payload/modules" "$payload/bin"
-		stage_modules "$mods"
+		stage_modules "$mods" "$B"
 		# Recompiled every run, for its clippy warnings.
 		rm -f "$mods/samples/rust/rust_vmalock.o"
 		gate "$T/$arch/module-build-M" "${mk[@]}" M="$mods" modules

@@ -17,7 +17,7 @@ rm -rf "$payload"
 mkdir -p "$payload/modules" "$payload/bin"
 phase "modules and demo program"
 mods=$OUT/modules/$TREE/x86_64
-stage_modules "$mods"
+stage_modules "$mods" "$B"
 "${KMAKE[@]}" -s -C "$B" M="$mods" modules
 cp "$mods/samples/rust/rust_vmalock.ko" "$mods/samples/vmalock/c_vmalock.ko" \
 	"$payload/modules/"

@@ -134,13 +134,20 @@ patches_dir() {
 	fi
 }
 
-# stage_modules <dir>: the out-of-tree module sources for the tree, for
-# `make M=<dir>`: the sample drivers as the tree's series has them (checked
-# out in the source tree by series.sh) and the layout check module.
+# stage_modules <dir> <kernel build dir>: the out-of-tree module sources for
+# the tree, for `make -C <kernel build dir> M=<dir>`: the sample drivers as
+# the tree's series has them (checked out in the source tree by series.sh)
+# and the layout check module. Kbuild does not rebuild every out-of-tree
+# object after the kernel's configuration changed (a module's Rust object
+# never sees the kernel crate change, and the layout check's C object was
+# seen kept across one), so <dir> starts over empty whenever the kernel's
+# .config is not the one its objects were built against.
 stage_modules() {
-	local dir=$1 src f
+	local dir=$1 build=$2 src f
 	src=$(src_dir)
+	cmp -s "$build/.config" "$dir/.kernel-config" || rm -rf "$dir"
 	mkdir -p "$dir/samples/rust" "$dir/samples/vmalock" "$dir/tests"
+	cp "$build/.config" "$dir/.kernel-config"
 	cp "$REPO/Kbuild" "$dir/"
 	for f in samples/rust/rust_vmalock.rs samples/vmalock/c_vmalock.c \
 		 samples/vmalock/vmalock.h samples/vmalock/Makefile; do
@@ -157,10 +164,10 @@ guest_cc() {
 	esac
 }
 
-# QEMU's plugin API header, fetched by setup.sh for the installed QEMU.
 # The arm64 root run-vng.sh boots (setup.sh).
 vng_root_arm64() { echo "$TOOLS/vng-root-arm64"; }
 
+# QEMU's plugin API header, fetched by setup.sh for the installed QEMU.
 qemu_plugin_header() {
 	echo "$TOOLS/qemu-plugin/$(dpkg-query -W -f='${source:Version}' qemu-system-x86)/qemu-plugin.h"
 }
@@ -196,7 +203,7 @@ bench_payload() {
 	phase "bench $arch $flavor: modules and programs"
 	# Each bench kernel gets its own copy of the module sources.
 	mod=$OUT/modules/$TREE/$arch-$flavor
-	stage_modules "$mod"
+	stage_modules "$mod" "$B"
 	"${KMAKE[@]}" ARCH="$karch" -C "$B" M="$mod" modules >"$payload/modules.log" 2>&1 ||
 		{ tail -n 30 "$payload/modules.log"; die "module build failed for $arch $flavor"; }
 	cp "$mod/samples/rust/rust_vmalock.ko" "$mod/samples/vmalock/c_vmalock.ko" "$payload/modules/"

@@ -70,7 +70,7 @@ else
 	mods=$vm/modsrc
 	rm -rf "$payload" "$mods"
 	mkdir -p "$payload/modules" "$payload/bin"
-	stage_modules "$mods"
+	stage_modules "$mods" "$B"
 	mk=("${KMAKE[@]}" -s ARCH="$(kernel_arch "$arch")" -C "$B")
 	"${mk[@]}" M="$mods" modules
 	"${mk[@]}" M="$mods/tests/layout" modules
