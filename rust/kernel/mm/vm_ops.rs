@@ -34,6 +34,7 @@ use super::{
 };
 use crate::fs::File;
 use crate::{
+    alloc::Flags,
     bindings, build_error,
     error::{code::*, from_result, Error, VTABLE_DEFAULT_ERROR},
     ffi::{c_int, c_ulong},
@@ -703,6 +704,9 @@ pub(crate) struct RawVmaDesc {
     /// The VMA's private data until `mapped`: the tagged address of the `T` the operations
     /// make their data from.
     pub(crate) private_data: *mut c_void,
+    /// The pages [`VmaDesc::map_kernel_pages`] asked the core to map from the start of the
+    /// mapping once the VMA exists: `(array, count)`, the array valid as long as the open file.
+    pub(crate) kernel_pages: Option<(*const *mut bindings::page, usize)>,
 }
 
 impl RawVmaDesc {
@@ -729,6 +733,7 @@ impl RawVmaDesc {
             file,
             ops: None,
             private_data: ptr::null_mut(),
+            kernel_pages: None,
         })
     }
 
@@ -748,6 +753,58 @@ impl RawVmaDesc {
             desc.vm_ops = &ops.ops;
             desc.private_data = self.private_data;
         }
+        if let Some((pages, count)) = self.kernel_pages {
+            // SAFETY: `desc` is a descriptor being prepared. `count` is the mapping's size in
+            // pages, and `pages` points to `count` pointers to pages that `map_kernel_pages`
+            // borrowed for `'a`, which lasts until the `mmap` call returns, after the core ran
+            // the action (`VmaDesc` invariants; `prepare_raw`'s callers promise the same).
+            unsafe {
+                bindings::mmap_action_map_kernel_pages(
+                    desc,
+                    self.start as c_ulong,
+                    pages.cast_mut(),
+                    count as c_ulong,
+                )
+            };
+        }
+    }
+}
+
+/// Pages a driver owns and maps into user space whole, at `mmap` time, with the core's
+/// `map_kernel_pages` mmap action ([`VmaDesc::map_kernel_pages`]).
+///
+/// Each mapped page holds a reference of its own, so the pages outlive this value for as long
+/// as a mapping shows them. User space accesses them concurrently with the kernel; the driver
+/// reaches their contents only through [`Page`]'s raw accessors, whose callers must account
+/// for that.
+///
+/// # Invariants
+///
+/// `ptrs[i]` is the `struct page` of `pages[i]`, for every `i`, and `pages` is never changed.
+pub struct KernelPages {
+    pages: KVec<Page>,
+    ptrs: KVec<*mut bindings::page>,
+}
+
+// SAFETY: The pointers only name the pages this value owns, which `Page` lets any thread free.
+unsafe impl Send for KernelPages {}
+// SAFETY: A shared reference only reads the pointers, or lends the pages.
+unsafe impl Sync for KernelPages {}
+
+impl KernelPages {
+    /// Takes `pages`, for mappings to show.
+    pub fn new(pages: KVec<Page>, flags: Flags) -> Result<Self> {
+        let mut ptrs = KVec::with_capacity(pages.len(), flags)?;
+        for page in pages.iter() {
+            ptrs.push(page.as_ptr(), flags)?;
+        }
+        // INVARIANT: `ptrs` was made from `pages`, in order.
+        Ok(Self { pages, ptrs })
+    }
+
+    /// Returns the pages, for example for a fault to map one again after a zap.
+    pub fn pages(&self) -> &[Page] {
+        &self.pages
     }
 }
 
@@ -824,6 +881,42 @@ impl<'a> VmaDesc<'a> {
     }
 }
 
+impl<'a> VmaDesc<'a, kind::MixedMap> {
+    /// Asks the core to map the pages of `pages` from `first` over the whole mapping once its
+    /// VMA exists (the `map_kernel_pages` mmap action), with the mapping's page protection,
+    /// before the [`VmOperations::mapped`] step. If that fails, so does the `mmap` call, and
+    /// nothing stays mapped. `pages` is borrowed for `'a`, as long as the open file's data the
+    /// misc device lends with the descriptor: the core reads the page array after
+    /// `mmap_prepare` returned.
+    ///
+    /// Fails with `EINVAL`, changing nothing, unless `pages` has a page at `first` and at every
+    /// later page offset of the mapping, and with `EBUSY` if the mapping already has an action.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kernel::mm::vm_ops::{kind::MixedMap, KernelPages, VmaDesc};
+    /// use kernel::prelude::*;
+    ///
+    /// // Shows the first pages of `pages`, read-only, in every mapping.
+    /// fn prepare<'a>(mut desc: VmaDesc<'a>, pages: &'a KernelPages) -> Result {
+    ///     desc.try_clear_maywrite()?;
+    ///     desc.set_mixedmap().map_kernel_pages(pages, 0)
+    /// }
+    /// ```
+    pub fn map_kernel_pages(&mut self, pages: &'a KernelPages, first: usize) -> Result {
+        let count = (self.raw.end - self.raw.start) >> crate::page::PAGE_SHIFT;
+        let last = first.checked_add(count).ok_or(EINVAL)?;
+        // INVARIANT of `KernelPages`: `ptrs` matches `pages`.
+        let ptrs = pages.ptrs.get(first..last).ok_or(EINVAL)?;
+        if self.raw.kernel_pages.is_some() {
+            return Err(EBUSY);
+        }
+        self.raw.kernel_pages = Some((ptrs.as_ptr(), count));
+        Ok(())
+    }
+}
+
 impl VmaDesc<'_> {
     /// Runs `prepare`, the `f_op->mmap_prepare` step of a driver whose `file_operations` the
     /// kernel crate does not make (a misc device implements `MiscDevice::mmap_prepare`): lends
@@ -837,8 +930,9 @@ impl VmaDesc<'_> {
     ///
     /// `desc` must be the descriptor passed to the current `f_op->mmap_prepare` call (whose file
     /// no `fdget_pos` region covers, as for every such call), and what `prepare` passes to
-    /// [`VmaDesc::set_vm_ops`] must live until that `mmap` call returns: `prepare` can only pass
-    /// values it borrows from its caller, which the borrow checker cannot follow past the call.
+    /// [`VmaDesc::set_vm_ops`] or [`VmaDesc::map_kernel_pages`] must live until that `mmap` call
+    /// returns: `prepare` can only pass values it borrows from its caller, which the borrow
+    /// checker cannot follow past the call.
     pub unsafe fn prepare_raw(
         desc: *mut bindings::vm_area_desc,
         prepare: impl for<'a> FnOnce(&'a File, VmaDesc<'a>) -> Result,
@@ -976,7 +1070,8 @@ impl<'a, K> VmaDesc<'a, K> {
 ///
 /// The mmap write lock of the VMA's address space is held, and no fault can reach the VMA: it
 /// is write-marked, or not yet linked. It was created by the current `mmap` call, which has
-/// mapped nothing in it yet but what the driver maps through this type.
+/// mapped nothing in it yet but what the driver maps through this type and, in a mixed map,
+/// the pages of a [`VmaDesc::map_kernel_pages`] action.
 #[repr(transparent)]
 pub struct VmaMapped {
     vma: VmaRef,

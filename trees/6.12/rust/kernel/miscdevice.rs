@@ -319,7 +319,8 @@ impl<T: MiscDevice> MiscdeviceVTable<T> {
     /// 6.12 already created.
     ///
     /// The descriptor is filled from the VMA and, after the driver described the mapping,
-    /// applied to it; then the operations' `mapped` step makes the VMA's data. 6.12 retries a
+    /// applied to it; then the `map_kernel_pages` action, if any, maps its pages, and the
+    /// operations' `mapped` step makes the VMA's data. 6.12 retries a
     /// merge when `f_op->mmap` changed the flags and frees a merged VMA without `close`, so a
     /// VMA that runs the operations also gets `VM_DONTEXPAND`, which the core never merges; on
     /// later kernels the merge happens before `mapped`, which it skips. If a step fails, the
@@ -355,6 +356,22 @@ impl<T: MiscDevice> MiscdeviceVTable<T> {
             unsafe { new.update_flags(set & !old, old & !set) };
             // SAFETY: The VMA being set up is not yet visible to anyone else.
             unsafe { (*vma).vm_pgoff = raw.pgoff as _ };
+            // The `map_kernel_pages` action, which later kernels run before `mapped`. If it
+            // fails, the core removes what it mapped with the VMA.
+            if let Some((pages, count)) = raw.kernel_pages {
+                let mut left = count as c_ulong;
+                // SAFETY: The VMA is a mixed map being set up, under the mmap write lock, and
+                // `VmaDesc::map_kernel_pages` checked that `count` pages from its start lie in
+                // it; the array of `count` pages lives as long as the open file.
+                to_result(unsafe {
+                    bindings::vm_insert_pages(
+                        vma,
+                        raw.start as c_ulong,
+                        pages.cast_mut(),
+                        &mut left,
+                    )
+                })?;
+            }
             let Some(ops) = raw.ops else {
                 return Ok(0);
             };
