@@ -11,7 +11,8 @@
 //!
 //! The mmap offset picks a view of the pages: as pages (`VM_MIXEDMAP`), or as page frames
 //! (`VM_PFNMAP`) as a device maps its memory, faulted in or mapped at mmap time. Both PFN views
-//! can be revoked in every process that maps them, as a device takes its memory away.
+//! can be revoked in every process that maps them, as a device takes its memory away. A fourth
+//! view shows a read-only page that describes the module, mapped whole at mmap time.
 //!
 //! `samples/vmalock/c_vmalock.c` is its C twin, with the same user API and behaviour.
 
@@ -29,7 +30,7 @@ use kernel::{
     mm::{
         revoke::DeviceMappings,
         virt::{flags, VmaRef},
-        vm_ops::{VmFault, VmFaultResult, VmOperations, VmaDesc, VmaInfo, VmaMapped},
+        vm_ops::{KernelPages, VmFault, VmFaultResult, VmOperations, VmaDesc, VmaInfo, VmaMapped},
         MmWithUser, VmaLockKind,
     },
     new_mutex,
@@ -53,6 +54,9 @@ const MODE_FAIL_EAGER: u32 = 2;
 /// First page offset of the PFN view and of the eager PFN view (`VMALOCK_PFN*_OFFSET`).
 const PFN_PGOFF: usize = (1 << 40) >> PAGE_SHIFT;
 const PFN_EAGER_PGOFF: usize = (1 << 41) >> PAGE_SHIFT;
+/// First page offset of the info view (`VMALOCK_INFO_OFFSET`), and its magic.
+const INFO_PGOFF: usize = (1 << 42) >> PAGE_SHIFT;
+const INFO_MAGIC: u64 = 0x31766d616c6f636b;
 
 const LOCK_VMA: u32 = 1;
 const LOCK_MMAP: u32 = 2;
@@ -70,6 +74,7 @@ const IOC_DROP: u32 = _IOWR::<DropRange>(MAGIC, 8);
 
 const REVOKE_REVOKE: u32 = 0;
 const REVOKE_RESTORE: u32 = 1;
+const REVOKE_DEVICE: u32 = 2;
 
 module! {
     type: RustVmaLock,
@@ -143,6 +148,14 @@ struct DropRange {
     lock: u32,
     addr: u64,
     len: u64,
+}
+
+/// `struct vmalock_info_page`.
+#[repr(C)]
+struct InfoPage {
+    magic: u64,
+    max_pages: u64,
+    page_size: u64,
 }
 
 /// `struct vmalock_revoke`.
@@ -367,7 +380,11 @@ fn view(pgoff: usize) -> (View, usize) {
 /// An open file of the device.
 #[pin_data]
 struct VmaLockFile {
+    /// The device, which outlives its open files.
+    device: &'static Device,
     shared: Arc<Shared>,
+    /// The info view's operations and page.
+    info: InfoView,
     /// The requested size and, after the first `mmap`, the buffer.
     #[pin]
     buffer: Mutex<(usize, Option<Arc<Buffer>>)>,
@@ -463,19 +480,69 @@ impl VmOperations for VmaLockFile {
     }
 }
 
+/// The operations of the info view: mapped whole by the `map_kernel_pages` action, it faults
+/// its page back in after a revocation, which removes every entry of the file.
+struct InfoView {
+    page: Arc<KernelPages>,
+}
+
+#[vtable]
+impl VmOperations for InfoView {
+    type Data = KernelPages;
+
+    fn mapped(&self, _vma: &VmaInfo) -> Result<Arc<KernelPages>> {
+        Ok(self.page.clone())
+    }
+
+    fn fault(page: ArcBorrow<'_, KernelPages>, vmf: &VmFault) -> VmFaultResult {
+        let index = vmf.pgoff().checked_sub(INFO_PGOFF);
+        match index.and_then(|i| page.pages().get(i)) {
+            Some(page) => vmf.insert_page(page),
+            None => VmFaultResult::Sigbus,
+        }
+    }
+}
+
 #[vtable]
 impl MiscDevice for VmaLockFile {
     type Ptr = Pin<KBox<Self>>;
 
-    fn open(file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<Pin<KBox<Self>>> {
+    fn open(file: &File, misc: &MiscDeviceRegistration<Self>) -> Result<Pin<KBox<Self>>> {
+        // SAFETY: The only registration of this device is the `misc` field of the module's
+        // `Device`, which is deregistered (and dropped) only at module exit, after its last open
+        // file is released: the file operations hold a reference to the module.
+        let device =
+            unsafe { &*kernel::container_of!(ptr::from_ref(misc).cast_mut(), Device, misc) };
         let shared = Arc::pin_init(Shared::new(), GFP_KERNEL)?;
+        let page = Page::alloc_page(GFP_KERNEL | __GFP_ZERO)?;
+        let info = InfoPage {
+            magic: INFO_MAGIC,
+            max_pages: max_pages().into(),
+            page_size: PAGE_SIZE as u64,
+        };
+        // SAFETY: `info` is readable for its size, which fits in the page, and nothing else can
+        // reach the page yet.
+        unsafe { page.write_raw(ptr::from_ref(&info).cast(), 0, size_of::<InfoPage>())? };
+        let mut pages = KVec::new();
+        pages.push(page, GFP_KERNEL)?;
+        let info = InfoView {
+            page: Arc::new(KernelPages::new(pages, GFP_KERNEL)?, GFP_KERNEL)?,
+        };
         let this = KBox::try_pin_init(
             try_pin_init!(VmaLockFile {
+                device,
                 shared,
+                info,
                 buffer <- new_mutex!((DEFAULT_PAGES, None)),
             }),
             GFP_KERNEL,
         )?;
+        let mut files = device.files.lock();
+        match files.iter_mut().find(|slot| slot.is_none()) {
+            Some(slot) => *slot = Some(this.shared.clone()),
+            None => files.push(Some(this.shared.clone()), GFP_KERNEL)?,
+        }
+        drop(files);
         // Attached after the last step that can fail, so that a failed `open` never leaves the
         // file's `f_mapping` pointing at freed memory.
         // SAFETY: We are in `open`. The open file holds `shared` until it is released, after its
@@ -489,6 +556,14 @@ impl MiscDevice for VmaLockFile {
         _file: &'a File,
         mut desc: VmaDesc<'a>,
     ) -> Result {
+        if let Some(first) = desc.pgoff().checked_sub(INFO_PGOFF) {
+            // Read-only, mapped whole once the VMA exists; faults only after a revocation.
+            let this = this.get_ref();
+            desc.try_clear_maywrite()?;
+            desc.set_dontexpand();
+            desc.set_vm_ops(&this.info)?;
+            return desc.set_mixedmap().map_kernel_pages(&this.info.page, first);
+        }
         if desc.flags() & flags::SHARED == 0 {
             // A private mapping would get copy-on-write copies of our pages: read-only only.
             desc.try_clear_maywrite()?;
@@ -513,6 +588,14 @@ impl MiscDevice for VmaLockFile {
             desc.set_pfnmap()?;
         }
         Ok(())
+    }
+
+    fn release(this: Pin<KBox<VmaLockFile>>, _file: &File) {
+        for slot in this.device.files.lock().iter_mut() {
+            if slot.as_ref().is_some_and(|s| Arc::ptr_eq(s, &this.shared)) {
+                *slot = None;
+            }
+        }
     }
 
     fn ioctl(this: Pin<&VmaLockFile>, file: &File, cmd: u32, arg: usize) -> Result<isize> {
@@ -566,10 +649,15 @@ fn read_sized<T: SizedArg + AsBytes>(arg: usize, value: &mut T) -> Result {
     Ok(())
 }
 
-/// Whether `vma` maps this open file: only those are described or zapped.
+/// Whether `vma` maps this open file: only those are described.
 fn maps_file(vma: &VmaRef, file: &File) -> bool {
     vma.file()
         .is_some_and(|f| core::ptr::eq(f.as_ptr(), file.as_ptr()))
+}
+
+/// Whether `vma` maps a view of this open file's buffer: only those are zapped.
+fn maps_buffer(vma: &VmaRef, file: &File) -> bool {
+    maps_file(vma, file) && vma.pgoff() < INFO_PGOFF
 }
 
 /// The page-aligned, non-empty range `[addr, addr + len)` of a request, as `(start, end)`.
@@ -739,14 +827,14 @@ impl VmaLockFile {
         let guard = mm.mmap_write_lock_killable()?;
         // Under the mmap write lock the VMAs cannot change: check there is one to zap before
         // changing anything.
-        if !guard.vmas(start, end).any(|vma| maps_file(vma, file)) {
+        if !guard.vmas(start, end).any(|vma| maps_buffer(vma, file)) {
             return Err(EINVAL);
         }
         let shared = &self.shared;
         let generation = shared.generation.fetch_add(1, Relaxed) + 1;
         let mut vmas = 0;
         for vma in guard.vmas(start, end) {
-            if !maps_file(vma, file) {
+            if !maps_buffer(vma, file) {
                 continue;
             }
             let vma = guard.vma_start_write(vma)?;
@@ -778,7 +866,7 @@ impl VmaLockFile {
         // racing with it map the same pages; `try_zap_vma_range` refuses the VMAs whose zap
         // needs more (an x86 `VM_PAT` VMA, which this driver never makes).
         let zap = |vma: &VmaRef| {
-            if !maps_file(vma, file) {
+            if !maps_buffer(vma, file) {
                 return Err(EINVAL);
             }
             vma.try_zap_vma_range(start, end - start)
@@ -796,10 +884,21 @@ impl VmaLockFile {
         write_back(arg, &req)
     }
 
-    /// Revokes the PFN view in every process, or restores it.
+    /// Revokes the PFN view in every process, or restores it; or revokes the PFN views of
+    /// every open file of the device, as a reset does.
     fn revoke(&self, arg: usize) -> Result {
         let mut req = Revoke::default();
         read_sized(arg, &mut req)?;
+        if req.op == REVOKE_DEVICE {
+            for shared in self.device.files.lock().iter().flatten() {
+                // A file that has no buffer yet, or whose views are revoked, has nothing to
+                // revoke.
+                if shared.revocable.revoke().is_some() {
+                    shared.count(Counter::Revokes, 1);
+                }
+            }
+            return Ok(());
+        }
         if req.op != REVOKE_REVOKE && req.op != REVOKE_RESTORE {
             return Err(EINVAL);
         }
@@ -839,8 +938,20 @@ impl VmaLockFile {
     }
 }
 
+/// The device: its registration and its open files.
+#[pin_data]
+struct Device {
+    /// Declared first, so that it is deregistered first.
+    #[pin]
+    misc: MiscDeviceRegistration<VmaLockFile>,
+    /// The state of every open file, for `VMALOCK_REVOKE_DEVICE`; a released file's slot is
+    /// `None` until an `open` reuses it.
+    #[pin]
+    files: Mutex<KVec<Option<Arc<Shared>>>>,
+}
+
 struct RustVmaLock {
-    _dev: Pin<KBox<MiscDeviceRegistration<VmaLockFile>>>,
+    _dev: Pin<KBox<Device>>,
 }
 
 impl kernel::Module for RustVmaLock {
@@ -853,7 +964,14 @@ impl kernel::Module for RustVmaLock {
             name: c"rust-vmalock",
             mode: 0o600,
         };
-        let dev = KBox::pin_init(MiscDeviceRegistration::register(opts), GFP_KERNEL)?;
+        // The list first: `open` can run as soon as the device is registered.
+        let dev = KBox::pin_init(
+            try_pin_init!(Device {
+                files <- new_mutex!(KVec::new()),
+                misc <- MiscDeviceRegistration::register(opts),
+            }),
+            GFP_KERNEL,
+        )?;
         pr_info!(
             "registered /dev/rust-vmalock (max_pages={}, force_mmap={})\n",
             max_pages(),

@@ -116,7 +116,15 @@ struct vmalock_file {
 	/* The requested size and, after the first mmap, the buffer. */
 	unsigned long npages;
 	struct vmalock_buffer *buf;
+	/* The page of the info view. */
+	struct page *info_page;
+	/* In vmalock_files. */
+	struct list_head node;
 };
+
+/* Every open file of the device, for VMALOCK_REVOKE_DEVICE. */
+static LIST_HEAD(vmalock_files);
+static DEFINE_MUTEX(vmalock_files_lock);
 
 /* Adds n to a counter of this file and to the global one. */
 static void vmalock_count(struct vmalock_shared *shared,
@@ -239,6 +247,7 @@ enum vmalock_view {
 
 #define VMALOCK_PFN_PGOFF	(VMALOCK_PFN_OFFSET >> PAGE_SHIFT)
 #define VMALOCK_PFN_EAGER_PGOFF	(VMALOCK_PFN_EAGER_OFFSET >> PAGE_SHIFT)
+#define VMALOCK_INFO_PGOFF	(VMALOCK_INFO_OFFSET >> PAGE_SHIFT)
 
 /* The view of file page offset pgoff; *index is the buffer page it shows. */
 static enum vmalock_view vmalock_view(pgoff_t pgoff, pgoff_t *index)
@@ -335,18 +344,45 @@ static const struct vm_operations_struct vmalock_vm_ops = {
 	.map_pages = vmalock_vm_map_pages,
 };
 
+/*
+ * The info view, mapped whole at mmap time: a revocation removes every entry
+ * of the file, this one too, and its fault maps the page back.
+ */
+static vm_fault_t vmalock_info_fault(struct vm_fault *vmf)
+{
+	if (vmf->pgoff != VMALOCK_INFO_PGOFF)
+		return VM_FAULT_SIGBUS;
+	return vmf_insert_page(vmf->vma, vmf->address,
+			       vmf->vma->vm_private_data);
+}
+
+static const struct vm_operations_struct vmalock_info_vm_ops = {
+	.fault = vmalock_info_fault,
+};
+
 static int vmalock_open(struct inode *inode, struct file *file)
 {
+	struct vmalock_info_page *info;
 	struct vmalock_file *vf;
 
 	vf = kzalloc_obj(*vf, GFP_KERNEL);
 	if (!vf)
 		return -ENOMEM;
-	vf->shared = kzalloc_obj(*vf->shared, GFP_KERNEL);
-	if (!vf->shared) {
+	vf->info_page = alloc_page(GFP_KERNEL | __GFP_ZERO);
+	if (!vf->info_page) {
 		kfree(vf);
 		return -ENOMEM;
 	}
+	vf->shared = kzalloc_obj(*vf->shared, GFP_KERNEL);
+	if (!vf->shared) {
+		put_page(vf->info_page);
+		kfree(vf);
+		return -ENOMEM;
+	}
+	info = page_address(vf->info_page);
+	info->magic = VMALOCK_INFO_MAGIC;
+	info->max_pages = max_pages;
+	info->page_size = PAGE_SIZE;
 	kref_init(&vf->shared->ref);
 	vf->shared->force_mmap = force_mmap;
 	init_rwsem(&vf->shared->revoke_sem);
@@ -359,6 +395,9 @@ static int vmalock_open(struct inode *inode, struct file *file)
 	mutex_init(&vf->lock);
 	vf->npages = VMALOCK_DEFAULT_PAGES;
 	file->private_data = vf;
+	mutex_lock(&vmalock_files_lock);
+	list_add(&vf->node, &vmalock_files);
+	mutex_unlock(&vmalock_files_lock);
 	return 0;
 }
 
@@ -366,9 +405,14 @@ static int vmalock_release(struct inode *inode, struct file *file)
 {
 	struct vmalock_file *vf = file->private_data;
 
+	mutex_lock(&vmalock_files_lock);
+	list_del(&vf->node);
+	mutex_unlock(&vmalock_files_lock);
 	if (vf->buf)
 		kref_put(&vf->buf->ref, vmalock_buffer_release);
 	kref_put(&vf->shared->ref, vmalock_shared_release);
+	/* Each mapping of the info view holds a reference of its own. */
+	put_page(vf->info_page);
 	mutex_destroy(&vf->lock);
 	kfree(vf);
 	return 0;
@@ -539,6 +583,19 @@ static int vmalock_mmap_prepare(struct vm_area_desc *desc)
 	pgoff_t first;
 	int ret;
 
+	/* Read-only, one page, mapped whole by the core once the VMA exists. */
+	if (desc->pgoff >= VMALOCK_INFO_PGOFF) {
+		if (vma_desc_test(desc, VMA_WRITE_BIT) ||
+		    desc->pgoff != VMALOCK_INFO_PGOFF ||
+		    vma_desc_pages(desc) != 1)
+			return -EINVAL;
+		vma_desc_clear_flags(desc, VMA_MAYWRITE_BIT);
+		vma_desc_set_flags(desc, VMA_MIXEDMAP_BIT, VMA_DONTEXPAND_BIT);
+		desc->vm_ops = &vmalock_info_vm_ops;
+		desc->private_data = vf->info_page;
+		mmap_action_map_kernel_pages_full(desc, &vf->info_page);
+		return 0;
+	}
 	/* A private mapping would get copy-on-write copies of our pages. */
 	if (!vma_desc_test(desc, VMA_SHARED_BIT)) {
 		if (vma_desc_test(desc, VMA_WRITE_BIT))
@@ -755,13 +812,15 @@ static u64 vmalock_zap_locked(struct vmalock_shared *shared, struct file *file,
 
 	for_each_vma_range(vmi, vma, end) {
 		/*
-		 * Our VMAs hold the buffer of their file, never another, or
-		 * none: a VMA whose ->mapped failed, until the core unmaps it.
+		 * The buffer views hold the buffer of their file, never
+		 * another, or none: a VMA whose ->mapped failed, until the
+		 * core unmaps it. The info view holds its page.
 		 */
 		struct vmalock_buffer *buf = vma->vm_private_data;
 		unsigned long s, e;
 
-		if (vma->vm_file != file || !buf)
+		if (vma->vm_file != file || vma->vm_ops != &vmalock_vm_ops ||
+		    !buf)
 			continue;
 		/*
 		 * Nothing below can fail: bump the generation at the first
@@ -855,7 +914,8 @@ static long vmalock_drop(struct vmalock_file *vf, struct file *file,
 	vma = vmalock_vma_lock(vf, mm, start, &req.lock);
 	if (!vma) {
 		ret = -ENOENT;
-	} else if (vma->vm_file != file || end > vma->vm_end) {
+	} else if (vma->vm_file != file || end > vma->vm_end ||
+		   vma->vm_pgoff >= VMALOCK_INFO_PGOFF) {
 		ret = -EINVAL;
 	} else {
 		zap_vma_range(vma, start, end - start);
@@ -939,41 +999,72 @@ static long vmalock_reset_stats(struct vmalock_file *vf, u32 __user *argp)
 }
 
 /* Revokes the PFN view in every process, or restores it. */
+/* Takes the PFN views of shared away in every process: EALREADY if they are. */
+static long vmalock_revoke_shared(struct vmalock_shared *shared)
+{
+	down_write(&shared->revoke_sem);
+	if (shared->revoked) {
+		up_write(&shared->revoke_sem);
+		return -EALREADY;
+	}
+	shared->revoked = true;
+	up_write(&shared->revoke_sem);
+	/* Every VMA of the file, in every process; private copies too. */
+	unmap_mapping_range(&shared->mapping, 0, 0, 1);
+	vmalock_count(shared, VMALOCK_REVOKES, 1);
+	return 0;
+}
+
+/* Whether the file has its buffer, which its first mmap allocates. */
+static bool vmalock_has_buf(struct vmalock_file *vf)
+{
+	bool ret;
+
+	mutex_lock(&vf->lock);
+	ret = vf->buf;
+	mutex_unlock(&vf->lock);
+	return ret;
+}
+
+/* VMALOCK_REVOKE_DEVICE: every open file that has a buffer, as a reset. */
+static void vmalock_revoke_device(void)
+{
+	struct vmalock_file *vf;
+
+	mutex_lock(&vmalock_files_lock);
+	list_for_each_entry(vf, &vmalock_files, node) {
+		if (vmalock_has_buf(vf))
+			vmalock_revoke_shared(vf->shared);
+	}
+	mutex_unlock(&vmalock_files_lock);
+}
+
 static long vmalock_revoke(struct vmalock_file *vf,
 			   struct vmalock_revoke __user *argp)
 {
 	struct vmalock_shared *shared = vf->shared;
 	struct vmalock_revoke req;
-	bool have_buf;
 	long ret;
 
 	ret = vmalock_get_arg(&req, argp, sizeof(req));
 	if (ret)
 		return ret;
+	if (req.op == VMALOCK_REVOKE_DEVICE) {
+		vmalock_revoke_device();
+		return 0;
+	}
 	if (req.op != VMALOCK_REVOKE_REVOKE && req.op != VMALOCK_REVOKE_RESTORE)
 		return -EINVAL;
-	mutex_lock(&vf->lock);
-	have_buf = vf->buf;
-	mutex_unlock(&vf->lock);
-	if (!have_buf)
+	if (!vmalock_has_buf(vf))
 		return -EINVAL;
+	if (req.op == VMALOCK_REVOKE_REVOKE)
+		return vmalock_revoke_shared(shared);
 
 	down_write(&shared->revoke_sem);
-	if (req.op == VMALOCK_REVOKE_RESTORE) {
-		ret = shared->revoked ? 0 : -EBUSY;
-		shared->revoked = false;
-		up_write(&shared->revoke_sem);
-		return ret;
-	}
-	ret = shared->revoked ? -EALREADY : 0;
-	shared->revoked = true;
+	ret = shared->revoked ? 0 : -EBUSY;
+	shared->revoked = false;
 	up_write(&shared->revoke_sem);
-	if (ret)
-		return ret;
-	/* Every VMA of the file, in every process; private copies too. */
-	unmap_mapping_range(&shared->mapping, 0, 0, 1);
-	vmalock_count(shared, VMALOCK_REVOKES, 1);
-	return 0;
+	return ret;
 }
 
 static long vmalock_ioctl(struct file *file, unsigned int cmd,

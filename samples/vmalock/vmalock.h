@@ -51,6 +51,23 @@ struct vmalock_info {
 #define VMALOCK_PFN_OFFSET		_BITULL(40)
 #define VMALOCK_PFN_EAGER_OFFSET	_BITULL(41)
 
+/*
+ * The info view, at VMALOCK_INFO_OFFSET: one page of this open file that
+ * describes the module, filled at open and mapped whole at mmap time (the
+ * core's map_kernel_pages mmap action where the kernel has mmap_prepare); a
+ * revocation removes it with the file's other entries, and the next access
+ * faults it back in. It must be mapped read-only, one page (else EINVAL);
+ * ZAP and DROP do not apply to it (EINVAL).
+ */
+#define VMALOCK_INFO_OFFSET		_BITULL(42)
+#define VMALOCK_INFO_MAGIC		0x31766d616c6f636bULL	/* "kcolamv1" */
+
+struct vmalock_info_page {
+	__u64 magic;		/* VMALOCK_INFO_MAGIC */
+	__u64 max_pages;	/* the max_pages parameter */
+	__u64 page_size;	/* the kernel's page size */
+};
+
 #define VMALOCK_MODE_DEFAULT	0	/* faults run under the per-VMA lock */
 #define VMALOCK_MODE_FORCE_MMAP	1	/* faults retry under the mmap lock */
 /*
@@ -84,7 +101,7 @@ struct vmalock_lookup {
  * ZAP takes the mmap write lock, write-marks the caller's VMAs of this file
  * that intersect [addr, addr + len), zaps their pages in the range and
  * rewrites those pages' headers with a new generation. EINVAL if no VMA of
- * this file intersects the range.
+ * this file's buffer views intersects the range.
  */
 struct vmalock_zap {
 	__u32 size;		/* in: sizeof(struct vmalock_zap) */
@@ -102,9 +119,9 @@ struct vmalock_zap {
  * mmap lock). Only page table entries go: the next touch faults the same
  * pages, with the same contents, back in (what MADV_DONTNEED does, which
  * some kernels run under the mmap read lock). ENOENT if there is no VMA at
- * addr, EINVAL if it is not this file's, ends before addr + len or is a VMA
- * whose zap untracks its PAT memtype (x86 VM_PAT, which needs the mmap
- * lock; the drivers never make one).
+ * addr, EINVAL if it is not one of this file's buffer views, ends before
+ * addr + len or is a VMA whose zap untracks its PAT memtype (x86 VM_PAT,
+ * which needs the mmap lock; the drivers never make one).
  */
 struct vmalock_drop {
 	__u32 size;		/* in: sizeof(struct vmalock_drop) */
@@ -157,6 +174,12 @@ struct vmalock_revoke {
 
 #define VMALOCK_REVOKE_REVOKE	0
 #define VMALOCK_REVOKE_RESTORE	1
+/*
+ * Revokes the PFN views of every open file of the device, as a device reset
+ * does; a file whose views are revoked already, or that has no buffer yet,
+ * is skipped. Each file then restores its own with VMALOCK_REVOKE_RESTORE.
+ */
+#define VMALOCK_REVOKE_DEVICE	2
 
 #define VMALOCK_IOC_MAGIC	0xb7
 #define VMALOCK_IOC_SET_SIZE	_IOW(VMALOCK_IOC_MAGIC, 0, __u64)

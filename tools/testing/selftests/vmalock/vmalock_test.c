@@ -1416,6 +1416,58 @@ static size_t count_readable(char *p, size_t n, size_t psz)
 	return ok;
 }
 
+/*
+ * The info view: one read-only page the driver filled at open, mapped whole
+ * at mmap time (map_kernel_pages), without a fault; a revocation removes it
+ * with every entry of the file, and its fault maps it back.
+ */
+TEST_F(vmalock, info_view)
+{
+	struct vmalock_stats s0, s;
+	struct vmalock_info_page *ip;
+	struct vmalock_info info;
+	struct vmalock_zap z;
+	char *pfn;
+	pid_t pid;
+
+	ASSERT_EQ(0, vl_info(self->fd, &info));
+	s0 = file_stats(self->fd);
+	ip = mmap(NULL, self->psz, PROT_READ, MAP_SHARED, self->fd, VMALOCK_INFO_OFFSET);
+	ASSERT_NE(MAP_FAILED, ip);
+	self->map = (char *)ip;
+	self->maplen = self->psz;
+	EXPECT_EQ(VMALOCK_INFO_MAGIC, ip->magic);
+	EXPECT_EQ(info.max_pages, ip->max_pages);
+	EXPECT_EQ(self->psz, ip->page_size);
+	/* Mapped before any access: no fault, no buffer. */
+	s = file_stats(self->fd);
+	EXPECT_EQ(0, memcmp(&s0, &s, sizeof(s)));
+	/* Never writable. */
+	EXPECT_EQ(-1, mprotect(ip, self->psz, PROT_READ | PROT_WRITE));
+	EXPECT_EQ(EACCES, errno);
+	/* ZAP and DROP are for the buffer's views, which exist now. */
+	pfn = mmap(NULL, self->psz, PROT_READ, MAP_SHARED, self->fd, VMALOCK_PFN_OFFSET);
+	ASSERT_NE(MAP_FAILED, pfn);
+	EXPECT_EQ(EINVAL, vl_drop(self->fd, (unsigned long)ip, self->psz, NULL));
+	EXPECT_EQ(EINVAL, vl_zap(self->fd, (unsigned long)ip, self->psz, &z));
+	EXPECT_EQ(VMALOCK_INFO_MAGIC, ip->magic);
+	/* A revocation takes the PFN view away, not the info page. */
+	ASSERT_EQ(0, vl_revoke(self->fd, VMALOCK_REVOKE_REVOKE));
+	EXPECT_EQ(0, count_readable(pfn, 1, self->psz));
+	EXPECT_EQ(VMALOCK_INFO_MAGIC, ip->magic);
+	ASSERT_EQ(0, vl_revoke(self->fd, VMALOCK_REVOKE_DEVICE));
+	EXPECT_EQ(VMALOCK_INFO_MAGIC, ip->magic);
+	ASSERT_EQ(0, vl_revoke(self->fd, VMALOCK_REVOKE_RESTORE));
+	EXPECT_EQ(1, count_readable(pfn, 1, self->psz));
+	EXPECT_EQ(0, munmap(pfn, self->psz));
+	/* fork copies its entry: the child reads it too. */
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0)
+		_exit(ip->magic == VMALOCK_INFO_MAGIC ? 0 : 1);
+	EXPECT_EQ(0, wait_child(pid));
+}
+
 /* Tells the other side of a pipe pair to go on, and waits for its answer. */
 static int step(int out, int in, char c)
 {
@@ -1560,6 +1612,56 @@ TEST_F(vmalock, revoke_is_per_file)
 	EXPECT_EQ(0, munmap(q, len));
 	EXPECT_EQ(0, munmap(eager, len));
 	EXPECT_EQ(0, munmap(p, len));
+	close(other);
+}
+
+/* VMALOCK_REVOKE_DEVICE: the PFN views of every open file, as a reset. */
+TEST_F(vmalock, revoke_device)
+{
+	int other = open(variant->dev, O_RDWR), fresh = open(variant->dev, O_RDWR);
+	size_t n = 4, len = n * self->psz;
+	char *p, *q, *eager, *r;
+
+	ASSERT_LE(0, other);
+	ASSERT_LE(0, fresh);
+	p = mmap(NULL, len, PROT_READ, MAP_SHARED, self->fd, VMALOCK_PFN_OFFSET);
+	ASSERT_NE(MAP_FAILED, p);
+	eager = mmap(NULL, len, PROT_READ, MAP_SHARED, self->fd,
+		     VMALOCK_PFN_EAGER_OFFSET);
+	ASSERT_NE(MAP_FAILED, eager);
+	q = mmap(NULL, len, PROT_READ, MAP_SHARED, other, VMALOCK_PFN_EAGER_OFFSET);
+	ASSERT_NE(MAP_FAILED, q);
+	EXPECT_EQ(n, count_readable(p, n, self->psz));
+	EXPECT_EQ(n, count_readable(q, n, self->psz));
+	/* From a file that has no buffer, which is skipped. */
+	ASSERT_EQ(0, vl_revoke(fresh, VMALOCK_REVOKE_DEVICE));
+	EXPECT_EQ(0, count_readable(p, n, self->psz));
+	EXPECT_EQ(0, count_readable(eager, n, self->psz));
+	EXPECT_EQ(0, count_readable(q, n, self->psz));
+	EXPECT_EQ(1, file_stats(self->fd).revokes);
+	EXPECT_EQ(1, file_stats(other).revokes);
+	EXPECT_EQ(0, file_stats(fresh).revokes);
+	/* Revoked already: a file's own REVOKE fails, the device's skips it. */
+	EXPECT_EQ(EALREADY, vl_revoke(other, VMALOCK_REVOKE_REVOKE));
+	ASSERT_EQ(0, vl_revoke(self->fd, VMALOCK_REVOKE_DEVICE));
+	EXPECT_EQ(1, file_stats(self->fd).revokes);
+	EXPECT_EQ(1, file_stats(other).revokes);
+	/* Each file restores its own. */
+	ASSERT_EQ(0, vl_revoke(other, VMALOCK_REVOKE_RESTORE));
+	EXPECT_EQ(n, count_readable(q, n, self->psz));
+	EXPECT_EQ(0, count_readable(p, n, self->psz));
+	ASSERT_EQ(0, vl_revoke(self->fd, VMALOCK_REVOKE_RESTORE));
+	EXPECT_EQ(n, count_readable(p, n, self->psz));
+	EXPECT_EQ(n, count_readable(eager, n, self->psz));
+	/* The skipped file's views were never revoked. */
+	r = mmap(NULL, len, PROT_READ, MAP_SHARED, fresh, VMALOCK_PFN_OFFSET);
+	ASSERT_NE(MAP_FAILED, r);
+	EXPECT_EQ(n, count_readable(r, n, self->psz));
+	EXPECT_EQ(0, munmap(r, len));
+	EXPECT_EQ(0, munmap(q, len));
+	EXPECT_EQ(0, munmap(eager, len));
+	EXPECT_EQ(0, munmap(p, len));
+	close(fresh);
 	close(other);
 }
 
@@ -2369,6 +2471,20 @@ TEST_F(bad, mmap_pfn_range_beyond)
 	check_unchanged(_metadata, self);
 }
 
+TEST_F(bad, mmap_info_view)
+{
+	/* Writable (shared or private), two pages, or past its page. */
+	EXPECT_EQ(EINVAL, mmap_err(NULL, self->psz, PROT_READ | PROT_WRITE, MAP_SHARED,
+				   self->fd, VMALOCK_INFO_OFFSET));
+	EXPECT_EQ(EINVAL, mmap_err(NULL, self->psz, PROT_READ | PROT_WRITE, MAP_PRIVATE,
+				   self->fd, VMALOCK_INFO_OFFSET));
+	EXPECT_EQ(EINVAL, mmap_err(NULL, 2 * self->psz, PROT_READ, MAP_SHARED, self->fd,
+				   VMALOCK_INFO_OFFSET));
+	EXPECT_EQ(EINVAL, mmap_err(NULL, self->psz, PROT_READ, MAP_SHARED, self->fd,
+				   VMALOCK_INFO_OFFSET + self->psz));
+	check_unchanged(_metadata, self);
+}
+
 TEST_F(bad, mremap_pfn_grow)
 {
 	char *p = mmap(NULL, self->psz, PROT_READ, MAP_SHARED, self->fd,
@@ -2398,7 +2514,7 @@ TEST_F(bad, revoke_size_long)
 
 TEST_F(bad, revoke_op_unknown)
 {
-	struct vmalock_revoke r = { .size = sizeof(r), .op = 2 };
+	struct vmalock_revoke r = { .size = sizeof(r), .op = 3 };
 
 	EXPECT_EQ(EINVAL, vl_ioctl(self->fd, VMALOCK_IOC_REVOKE, &r));
 	r.op = ~0U;
