@@ -510,7 +510,8 @@ impl MiscDevice for VmaLockFile {
     fn open(file: &File, misc: &MiscDeviceRegistration<Self>) -> Result<Pin<KBox<Self>>> {
         // SAFETY: The only registration of this device is the `misc` field of the module's
         // `Device`, which is deregistered (and dropped) only at module exit, after its last open
-        // file is released: the file operations hold a reference to the module.
+        // file is released: the file operations hold a reference to the module. Nothing in the
+        // module's `init` can fail after the registration, which would free the module.
         let device =
             unsafe { &*kernel::container_of!(ptr::from_ref(misc).cast_mut(), Device, misc) };
         let shared = Arc::pin_init(Shared::new(), GFP_KERNEL)?;
@@ -543,6 +544,8 @@ impl MiscDevice for VmaLockFile {
             None => files.push(Some(this.shared.clone()), GFP_KERNEL)?,
         }
         drop(files);
+        // Listed before it is attached: harmless, as `shared` starts revoked, so that
+        // `VMALOCK_REVOKE_DEVICE` leaves its address space alone until the first `mmap`.
         // Attached after the last step that can fail, so that a failed `open` never leaves the
         // file's `f_mapping` pointing at freed memory.
         // SAFETY: We are in `open`. The open file holds `shared` until it is released, after its
@@ -591,10 +594,12 @@ impl MiscDevice for VmaLockFile {
     }
 
     fn release(this: Pin<KBox<VmaLockFile>>, _file: &File) {
-        for slot in this.device.files.lock().iter_mut() {
-            if slot.as_ref().is_some_and(|s| Arc::ptr_eq(s, &this.shared)) {
-                *slot = None;
-            }
+        let mut files = this.device.files.lock();
+        let mine = files
+            .iter_mut()
+            .find(|slot| slot.as_ref().is_some_and(|s| Arc::ptr_eq(s, &this.shared)));
+        if let Some(slot) = mine {
+            *slot = None;
         }
     }
 
@@ -890,9 +895,15 @@ impl VmaLockFile {
         let mut req = Revoke::default();
         read_sized(arg, &mut req)?;
         if req.op == REVOKE_DEVICE {
+            // Revoked outside the list's lock, which `open` takes under the misc device core's
+            // `misc_mtx`: a revocation walks every mapping and may wait for mmap locks.
+            let mut all = KVec::new();
             for shared in self.device.files.lock().iter().flatten() {
+                all.push(shared.clone(), GFP_KERNEL)?;
+            }
+            for shared in all.iter() {
                 // A file that has no buffer yet, or whose views are revoked, has nothing to
-                // revoke.
+                // revoke; one released meanwhile has no mapping left.
                 if shared.revocable.revoke().is_some() {
                     shared.count(Counter::Revokes, 1);
                 }

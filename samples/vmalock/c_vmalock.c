@@ -998,7 +998,6 @@ static long vmalock_reset_stats(struct vmalock_file *vf, u32 __user *argp)
 	return 0;
 }
 
-/* Revokes the PFN view in every process, or restores it. */
 /* Takes the PFN views of shared away in every process: EALREADY if they are. */
 static long vmalock_revoke_shared(struct vmalock_shared *shared)
 {
@@ -1026,19 +1025,46 @@ static bool vmalock_has_buf(struct vmalock_file *vf)
 	return ret;
 }
 
-/* VMALOCK_REVOKE_DEVICE: every open file that has a buffer, as a reset. */
-static void vmalock_revoke_device(void)
+/*
+ * VMALOCK_REVOKE_DEVICE: every open file that has a buffer, as a reset. They
+ * are revoked outside vmalock_files_lock, which open takes under misc_mtx: a
+ * revocation walks every mapping and may wait for mmap locks.
+ */
+static long vmalock_revoke_device(void)
 {
+	struct vmalock_shared **all;
 	struct vmalock_file *vf;
+	size_t n = 0, i;
 
 	mutex_lock(&vmalock_files_lock);
+	list_for_each_entry(vf, &vmalock_files, node)
+		n++;
+	all = kmalloc_array(n, sizeof(*all), GFP_KERNEL);
+	if (!all) {
+		mutex_unlock(&vmalock_files_lock);
+		return -ENOMEM;
+	}
+	n = 0;
 	list_for_each_entry(vf, &vmalock_files, node) {
-		if (vmalock_has_buf(vf))
-			vmalock_revoke_shared(vf->shared);
+		if (!vmalock_has_buf(vf))
+			continue;
+		kref_get(&vf->shared->ref);
+		all[n++] = vf->shared;
 	}
 	mutex_unlock(&vmalock_files_lock);
+	/* One released meanwhile has no mapping left. */
+	for (i = 0; i < n; i++) {
+		vmalock_revoke_shared(all[i]);
+		kref_put(&all[i]->ref, vmalock_shared_release);
+	}
+	kfree(all);
+	return 0;
 }
 
+/*
+ * Revokes the PFN views of the file in every process, or restores them; or
+ * revokes those of every open file of the device.
+ */
 static long vmalock_revoke(struct vmalock_file *vf,
 			   struct vmalock_revoke __user *argp)
 {
@@ -1049,10 +1075,8 @@ static long vmalock_revoke(struct vmalock_file *vf,
 	ret = vmalock_get_arg(&req, argp, sizeof(req));
 	if (ret)
 		return ret;
-	if (req.op == VMALOCK_REVOKE_DEVICE) {
-		vmalock_revoke_device();
-		return 0;
-	}
+	if (req.op == VMALOCK_REVOKE_DEVICE)
+		return vmalock_revoke_device();
 	if (req.op != VMALOCK_REVOKE_REVOKE && req.op != VMALOCK_REVOKE_RESTORE)
 		return -EINVAL;
 	if (!vmalock_has_buf(vf))

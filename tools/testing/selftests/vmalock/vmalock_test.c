@@ -1455,8 +1455,13 @@ TEST_F(vmalock, info_view)
 	ASSERT_EQ(0, vl_revoke(self->fd, VMALOCK_REVOKE_REVOKE));
 	EXPECT_EQ(0, count_readable(pfn, 1, self->psz));
 	EXPECT_EQ(VMALOCK_INFO_MAGIC, ip->magic);
+	ASSERT_EQ(0, vl_revoke(self->fd, VMALOCK_REVOKE_RESTORE));
+	EXPECT_EQ(1, count_readable(pfn, 1, self->psz));
+	/* The same for the device's, which revokes the caller's own file too. */
 	ASSERT_EQ(0, vl_revoke(self->fd, VMALOCK_REVOKE_DEVICE));
+	EXPECT_EQ(0, count_readable(pfn, 1, self->psz));
 	EXPECT_EQ(VMALOCK_INFO_MAGIC, ip->magic);
+	EXPECT_EQ(s0.revokes + 2, file_stats(self->fd).revokes);
 	ASSERT_EQ(0, vl_revoke(self->fd, VMALOCK_REVOKE_RESTORE));
 	EXPECT_EQ(1, count_readable(pfn, 1, self->psz));
 	EXPECT_EQ(0, munmap(pfn, self->psz));
